@@ -7,6 +7,11 @@ Example:
     664704
 """
 
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
 from srlib._version import __version__
 from srlib.models import (
     ModelInfo,
@@ -19,8 +24,21 @@ from srlib.models import (
     save_model,
 )
 
+# Loaded on first use so `import srlib` stays light (Lightning is only needed for training).
+_LAZY = {
+    "SRModule": "srlib.lit",
+    "upscale": "srlib.inference",
+    "data": "srlib.data",
+    "degrade": "srlib.degrade",
+    "metrics": "srlib.metrics",
+    "models": "srlib.models",
+    "lit": "srlib.lit",
+    "inference": "srlib.inference",
+}
+
 __all__ = [
     "ModelInfo",
+    "SRModule",
     "__version__",
     "create_model",
     "list_models",
@@ -29,4 +47,14 @@ __all__ = [
     "model_info",
     "register_model",
     "save_model",
+    "upscale",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        module = importlib.import_module(_LAZY[name])
+        value = module if _LAZY[name].endswith(name) else getattr(module, name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'srlib' has no attribute {name!r}")

@@ -10,6 +10,7 @@ from srlib.models._checkpoint import (
     load_state_dict,
     load_weights,
     register_detector,
+    resolve_model,
     save_model,
 )
 from srlib.models._registry import (
@@ -37,5 +38,6 @@ __all__ = [
     "model_info",
     "register_detector",
     "register_model",
+    "resolve_model",
     "save_model",
 ]

@@ -34,6 +34,7 @@ __all__ = [
     "load_state_dict",
     "load_weights",
     "register_detector",
+    "resolve_model",
     "save_model",
 ]
 
@@ -136,6 +137,11 @@ def _read_checkpoint(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, str
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as err:
+        if "unsupported global" not in str(err).lower():
+            raise ValueError(
+                f"Weight file {path} could not be read (not a valid weights-only checkpoint); it is probably "
+                "truncated or corrupt, or not a PyTorch checkpoint. Re-download or re-export it."
+            ) from err
         raise ValueError(
             f"{path} contains pickled Python objects (for example a whole nn.Module), which srlib does "
             "not unpickle because that can run arbitrary code. In the project that made it, re-save "
@@ -259,3 +265,26 @@ def load_model(path: str | os.PathLike, **overrides: Any) -> nn.Module:
     model = create_model(arch, **{**kwargs, **overrides})
     load_weights(model, state, strict=True)
     return model.eval()
+
+
+def resolve_model(model: str, *, scale: int, weights: str | None = None) -> nn.Module:
+    """A registered name (optionally with ``weights``) or a weight file, built for ``scale``.
+
+    This is what the CLIs' ``--model NAME_OR_WEIGHTS [--weights FILE]`` means.
+    """
+    if Path(model).suffix in (".safetensors", ".pth", ".pt", ".ckpt") or Path(model).is_file():
+        net = load_model(model)
+        native = int(getattr(net, "scale", scale))
+        if native != int(scale):
+            # Multi-scale architectures (VDSR) rebuild for the requested scale; others cannot.
+            try:
+                net = load_model(model, scale=scale)
+            except ValueError as err:
+                raise ValueError(
+                    f"The weights in {model} are for x{native} and do not fit x{scale}; use --scale {native}."
+                ) from err
+    else:
+        net = create_model(model, scale=scale)
+    if weights is not None:
+        load_weights(net, weights)
+    return net.eval()

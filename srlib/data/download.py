@@ -1,0 +1,857 @@
+"""Safe, idempotent dataset downloads: verified archives, atomic extraction, clear offline errors.
+
+What happens in :func:`prepare_dataset` for each archive of a catalogue entry
+(:mod:`srlib.data.catalogue`):
+
+1. **Download** to ``<data_dir>/downloads/<file>.part`` with ``urllib`` (a timeout on every socket
+   operation, a rich progress bar), then rename to ``<file>`` once complete and verified. A ``.part``
+   left by a failure or a kill is **resumed** on the next call with an HTTP ``Range`` request (started
+   over when the server ignores ranges); if the finished file fails its checksum the ``.part`` is
+   deleted, so the next call starts from scratch. A file that looks complete is therefore always a
+   verified one. An archive already at ``<data_dir>/downloads/<file>`` (for instance copied there
+   by hand on an offline machine) is verified and used without any network access.
+2. **Verify** the published checksum (and the size when published). When a resource has no published
+   checksum (``checksum=None`` in the catalogue) it is used with a logged warning, and its size and
+   SHA-256 are recorded in ``<data_dir>/recorded-checksums.json`` on first success (trust on first
+   use); a later download of the same URL must match the recorded value or it is refused.
+3. **Check every member** before extracting anything: absolute paths, ``..`` components, device files
+   and links whose target is absolute or contains ``..`` (links may only point downwards, so no chain
+   of links can leave the folder) are refused with :class:`UnsafeArchiveError` naming the member; the
+   archive is then deleted.
+4. **Extract** into a temporary folder next to the dataset folder, then rename it into place (the
+   whole folder when it is new; folder by folder when another archive of the same dataset is already
+   there). A marker ``<dataset>/.srlib/<file>.json`` is written last: a folder without its marker is
+   never treated as complete, so a failure or a kill never leaves a half-extracted dataset that
+   counts. Stale temporary folders are removed by the next call.
+5. **Idempotent**: an archive whose marker exists (and whose folders are present) is skipped without
+   any network request. The archive is deleted after extraction unless ``keep_archives=True``.
+
+One process at a time should prepare a given data directory (Lightning's ``prepare_data`` runs on
+one rank, which is what the DataModules use).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gzip
+import hashlib
+import http.client
+import json
+import logging
+import os
+import re
+import shutil
+import stat
+import tarfile
+import tempfile
+import time
+import urllib.error
+import urllib.request
+import zipfile
+import zlib
+from collections.abc import Callable, Iterable, Iterator
+from pathlib import Path, PurePosixPath
+
+from srlib._version import __version__
+from srlib.data.catalogue import Checksum, DatasetSpec, Resource, get_dataset, layout_key
+from srlib.data.image_io import IMAGE_EXTENSIONS
+
+__all__ = [
+    "DEFAULT_TIMEOUT",
+    "ENV_DATA_DIR",
+    "ChecksumError",
+    "DownloadError",
+    "UnsafeArchiveError",
+    "default_data_dir",
+    "download_url",
+    "extract_archive",
+    "prepare_dataset",
+    "resolve_dataset_dir",
+    "resolve_dataset_dirs",
+]
+
+log = logging.getLogger(__name__)
+
+ENV_DATA_DIR = "SRLIB_DATA_DIR"
+DEFAULT_TIMEOUT = 30.0  # seconds, per socket operation (connect, each read)
+_CHUNK = 1 << 20
+_STATE_DIR = ".srlib"
+_DOWNLOADS = "downloads"
+_MANIFEST = "recorded-checksums.json"
+_EXTRACT_TAG = ".extract-"
+# tarfile's extraction filters exist from Python 3.10.12 / 3.11.4; ``except ()`` catches nothing.
+_TAR_FILTER_ERROR: type[Exception] | tuple = getattr(tarfile, "FilterError", ())
+
+
+class DownloadError(OSError):
+    """A download failed (network error, HTTP error, connection cut); the message names the URL."""
+
+
+class ChecksumError(ValueError):
+    """A downloaded or supplied file does not match its expected checksum or size."""
+
+
+class UnsafeArchiveError(ValueError):
+    """An archive holds a member that would land outside the target folder, or cannot be read."""
+
+
+# ----------------------------------------------------------------------------- small helpers
+def default_data_dir() -> Path:
+    """Where datasets are downloaded: ``$SRLIB_DATA_DIR``, else ``~/.cache/srlib/datasets``.
+
+    Example:
+        >>> import os
+        >>> os.environ["SRLIB_DATA_DIR"] = "/tmp/sr-data"
+        >>> default_data_dir().as_posix()
+        '/tmp/sr-data'
+        >>> del os.environ["SRLIB_DATA_DIR"]
+    """
+    env = os.environ.get(ENV_DATA_DIR, "").strip()
+    if env:
+        return Path(env).expanduser()
+    return Path.home() / ".cache" / "srlib" / "datasets"
+
+
+def _has_images(folder: Path) -> bool:
+    """Whether ``folder`` directly holds at least one image file (stops at the first)."""
+    if not folder.is_dir():
+        return False
+    with os.scandir(folder) as it:
+        for entry in it:
+            if entry.name.lower().endswith(IMAGE_EXTENSIONS) and entry.is_file():
+                return True
+    return False
+
+
+def _atomic_write_text(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _hash_file(path: Path, algorithms: Iterable[str]) -> dict[str, str]:
+    hashers = {a: hashlib.new(a) for a in {"sha256", *algorithms}}
+    with path.open("rb") as f:
+        while chunk := f.read(_CHUNK):
+            for h in hashers.values():
+                h.update(chunk)
+    return {a: h.hexdigest() for a, h in hashers.items()}
+
+
+@contextlib.contextmanager
+def _progress_bar(description: str, total: int | None, completed: int, enabled: bool) -> Iterator[Callable]:
+    """Yield ``advance(n)``; a rich bar on stderr when ``enabled``, a no-op otherwise."""
+    if not enabled:
+        yield lambda n: None
+        return
+    from rich.console import Console
+    from rich.progress import (
+        BarColumn,
+        DownloadColumn,
+        Progress,
+        TextColumn,
+        TimeRemainingColumn,
+        TransferSpeedColumn,
+    )
+
+    columns = (
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        DownloadColumn(),
+        TransferSpeedColumn(),
+        TimeRemainingColumn(),
+    )
+    with Progress(*columns, console=Console(stderr=True)) as bar:
+        task = bar.add_task(description, total=total, completed=completed)
+        yield lambda n: bar.advance(task, n)
+
+
+# ----------------------------------------------------------------------------- downloading
+def _fetch_to_part(url: str, part: Path, *, timeout: float, progress: bool, resume: bool) -> None:
+    """Stream ``url`` into ``part`` (appending when resuming); raise DownloadError when incomplete."""
+    offset = part.stat().st_size if part.exists() else 0
+    if offset and not resume:
+        part.unlink()
+        offset = 0
+    headers = {"User-Agent": f"srlib/{__version__} (python urllib)"}
+    if offset:
+        headers["Range"] = f"bytes={offset}-"
+    request = urllib.request.Request(url, headers=headers)
+    try:
+        response = urllib.request.urlopen(request, timeout=timeout)
+    except urllib.error.HTTPError as exc:
+        exc.close()
+        if exc.code == 416 and offset:
+            # Range not satisfiable: the .part already holds the whole file (or more); the checksum decides.
+            log.info("%s: server reports nothing left to fetch beyond %d bytes", url, offset)
+            return
+        raise DownloadError(f"Downloading {url} failed: HTTP {exc.code} {exc.reason}.") from exc
+    except (urllib.error.URLError, OSError, http.client.HTTPException, ValueError) as exc:
+        reason = getattr(exc, "reason", exc)
+        raise DownloadError(f"Downloading {url} failed: {reason}.") from exc
+
+    with response:
+        status = getattr(response, "status", 200)
+        content_range = response.headers.get("Content-Range", "")
+        if offset and not (status == 206 and content_range.startswith(f"bytes {offset}-")):
+            log.info("%s: server did not resume at byte %d; starting over", url, offset)
+            offset = 0
+        elif offset:
+            log.info("%s: resuming at byte %d", url, offset)
+        length = response.headers.get("Content-Length")
+        total = offset + int(length) if length and length.isdigit() else None
+        received = offset
+        with (
+            part.open("ab" if offset else "wb") as f,
+            _progress_bar(part.name.removesuffix(".part"), total, offset, progress) as advance,
+        ):
+            while True:
+                try:
+                    chunk = response.read(_CHUNK)
+                except (OSError, http.client.HTTPException) as exc:
+                    f.flush()
+                    raise DownloadError(
+                        f"Downloading {url} failed after {received} bytes: {exc}. The partial file "
+                        f"{part} is kept; calling again resumes it."
+                    ) from exc
+                if not chunk:
+                    break
+                f.write(chunk)
+                received += len(chunk)
+                advance(len(chunk))
+            f.flush()
+            os.fsync(f.fileno())
+    if total is not None and received < total:
+        raise DownloadError(
+            f"Downloading {url} failed: the connection closed after {received} of {total} bytes. "
+            f"The partial file {part} is kept; calling again resumes it."
+        )
+
+
+def _download(
+    url: str,
+    dest: Path,
+    checksum: Checksum | None,
+    *,
+    size: int | None,
+    progress: bool,
+    timeout: float,
+    resume: bool,
+) -> tuple[dict[str, str], int]:
+    """Download (or reuse) ``dest``; return its digests (sha256 always) and size."""
+    algorithms = [checksum.algorithm] if checksum else []
+    if dest.is_dir():
+        raise ValueError(f"Download destination {dest} is a folder; give a file path.")
+    if dest.exists():
+        digests = _hash_file(dest, algorithms)
+        nbytes = dest.stat().st_size
+        _verify(dest, url, checksum, digests, size, nbytes, remove=False)
+        log.info("Using %s already on disk (no download)", dest)
+        return digests, nbytes
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    part = dest.with_name(dest.name + ".part")
+    log.info("Downloading %s -> %s", url, dest)
+    _fetch_to_part(url, part, timeout=timeout, progress=progress, resume=resume)
+    digests = _hash_file(part, algorithms)
+    nbytes = part.stat().st_size
+    _verify(part, url, checksum, digests, size, nbytes, remove=True)
+    os.replace(part, dest)
+    return digests, nbytes
+
+
+def _verify(
+    path: Path,
+    url: str,
+    checksum: Checksum | None,
+    digests: dict[str, str],
+    size: int | None,
+    nbytes: int,
+    *,
+    remove: bool,
+) -> None:
+    problem = ""
+    if size is not None and nbytes != size:
+        problem = f"size is {nbytes} bytes, expected {size}"
+    elif checksum is not None and digests[checksum.algorithm] != checksum.value:
+        problem = f"{checksum.algorithm} is {digests[checksum.algorithm]}, expected {checksum.value}"
+    if not problem:
+        return
+    if remove:
+        path.unlink(missing_ok=True)
+        raise ChecksumError(
+            f"The file downloaded from {url} is corrupt or has changed: its {problem}. "
+            "It was deleted; call again to download it from scratch, or report it if it persists."
+        )
+    raise ChecksumError(
+        f"{path} (for {url}) does not match: its {problem}. Delete it (or replace it with the right "
+        "file) and call again."
+    )
+
+
+def download_url(
+    url: str,
+    dest: str | os.PathLike,
+    checksum: Checksum | str | None = None,
+    *,
+    progress: bool = True,
+    timeout: float = DEFAULT_TIMEOUT,
+    resume: bool = True,
+    size: int | None = None,
+) -> Path:
+    """Download ``url`` to ``dest`` atomically, verifying ``checksum`` (``"sha256:<hex>"`` or a Checksum).
+
+    The bytes go to ``dest + ".part"``; only a complete, verified file is renamed to ``dest``. An
+    interrupted ``.part`` is resumed on the next call (``resume=False`` starts over). When ``dest``
+    already exists it is verified and returned without any request (with ``checksum=None`` it is
+    returned as is).
+
+    Args:
+        url: ``http(s)://`` address (``file://`` works too).
+        dest: the file to create.
+        checksum: expected digest, or ``None`` to skip verification.
+        progress: show a rich progress bar on stderr.
+        timeout: seconds allowed for the connection and for each read.
+        resume: resume a ``.part`` left by an earlier attempt.
+        size: expected size in bytes, checked when given.
+
+    Returns:
+        ``dest`` as a Path.
+
+    Raises:
+        DownloadError: network/HTTP failure or a connection cut (names the URL and the offline way).
+        ChecksumError: the file does not match ``checksum`` or ``size``.
+
+    Example:
+        >>> import pathlib, tempfile
+        >>> src = pathlib.Path(tempfile.mkdtemp()) / "a.bin"
+        >>> _ = src.write_bytes(b"abc")
+        >>> out = download_url(src.as_uri(), src.with_name("b.bin"), progress=False,
+        ...     checksum="sha256:ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad")
+        >>> out.read_bytes()
+        b'abc'
+    """
+    dest = Path(dest)
+    parsed = Checksum.parse(checksum) if checksum is not None else None
+    try:
+        _download(url, dest, parsed, size=size, progress=progress, timeout=timeout, resume=resume)
+    except DownloadError as exc:
+        raise DownloadError(
+            f"{exc} To work offline, fetch {url} by other means and save it as {dest}: it is then "
+            "verified and used without network access."
+        ) from exc
+    return dest
+
+
+# ----------------------------------------------------------------------------- extraction
+def _archive_type(path: Path) -> str:
+    name = path.name.lower()
+    if name.endswith(".zip"):
+        return "zip"
+    if name.endswith((".tar", ".tar.gz", ".tgz", ".tar.bz2", ".tar.xz")):
+        return "tar"
+    if zipfile.is_zipfile(path):
+        return "zip"
+    if tarfile.is_tarfile(path):
+        return "tar"
+    raise UnsafeArchiveError(f"{path} is neither a zip nor a tar archive.")
+
+
+def _member_path(archive: Path, name: str) -> PurePosixPath | None:
+    """The member's relative path, or None for the archive root entry; refuse escaping names."""
+    norm = name.replace("\\", "/")
+    if norm.startswith("/") or re.match(r"^[A-Za-z]:", norm):
+        raise UnsafeArchiveError(f"Refusing to extract {archive}: member {name!r} has an absolute path.")
+    parts = [p for p in norm.split("/") if p not in ("", ".")]
+    if ".." in parts:
+        raise UnsafeArchiveError(
+            f"Refusing to extract {archive}: member {name!r} contains '..' and would land outside the "
+            "target folder."
+        )
+    return PurePosixPath(*parts) if parts else None
+
+
+def _check_link(archive: Path, name: str, target: str, kind: str) -> None:
+    norm = target.replace("\\", "/")
+    parts = [p for p in norm.split("/") if p not in ("", ".")]
+    if norm.startswith("/") or re.match(r"^[A-Za-z]:", norm) or ".." in parts or not parts:
+        raise UnsafeArchiveError(
+            f"Refusing to extract {archive}: member {name!r} is a {kind} to {target!r}, which points "
+            "outside the target folder (links may only point downwards)."
+        )
+
+
+def _safe_tar_members(archive: Path, tf: tarfile.TarFile) -> list[tarfile.TarInfo]:
+    members = []
+    for m in tf.getmembers():
+        rel = _member_path(archive, m.name)
+        if m.issym():
+            _check_link(archive, m.name, m.linkname, "symlink")
+        elif m.islnk():
+            _check_link(archive, m.name, m.linkname, "hard link")
+        elif not (m.isfile() or m.isdir()):
+            raise UnsafeArchiveError(f"Refusing to extract {archive}: member {m.name!r} is a device or FIFO.")
+        if rel is not None:
+            members.append(m)
+    return members
+
+
+def _zip_is_symlink(info: zipfile.ZipInfo) -> bool:
+    return stat.S_ISLNK(info.external_attr >> 16)
+
+
+def _extract_zip(archive: Path, into: Path) -> None:
+    with zipfile.ZipFile(archive) as zf:
+        infos = zf.infolist()
+        links = {}
+        for info in infos:  # check everything before writing anything
+            _member_path(archive, info.filename)
+            if _zip_is_symlink(info):
+                target = zf.read(info).decode("utf-8", "replace")
+                _check_link(archive, info.filename, target, "symlink")
+                links[info.filename] = target
+        for info in infos:
+            rel = _member_path(archive, info.filename)
+            if rel is None:
+                continue
+            if info.filename in links:
+                dest = into / rel
+                dest.parent.mkdir(parents=True, exist_ok=True)
+                os.symlink(links[info.filename], dest)
+            else:
+                zf.extract(info, into)
+
+
+def _extract_tar(archive: Path, into: Path) -> None:
+    with tarfile.open(archive) as tf:
+        members = _safe_tar_members(archive, tf)
+        kwargs = {"filter": "data"} if hasattr(tarfile, "data_filter") else {}
+        try:
+            tf.extractall(into, members=members, **kwargs)
+        except _TAR_FILTER_ERROR as exc:  # our checks are stricter; kept as a second line
+            name = getattr(getattr(exc, "tarinfo", None), "name", "?")
+            raise UnsafeArchiveError(f"Refusing to extract {archive}: member {name!r}: {exc}.") from exc
+
+
+def _merge_into(src: Path, dst: Path) -> None:
+    """Move the contents of ``src`` into ``dst``, renaming whole folders where ``dst`` lacks them."""
+    for entry in sorted(src.iterdir()):
+        target = dst / entry.name
+        if target.is_symlink():
+            target.unlink()
+        if not target.exists():
+            os.replace(entry, target)
+        elif entry.is_dir() and not entry.is_symlink() and target.is_dir():
+            _merge_into(entry, target)
+        else:
+            if target.is_dir():
+                shutil.rmtree(target)
+            os.replace(entry, target)
+
+
+def extract_archive(archive: str | os.PathLike, target: str | os.PathLike) -> Path:
+    """Extract a zip/tar(.gz) into ``target`` safely: checked members, temp folder, rename into place.
+
+    Every member is checked first (no absolute paths, no ``..``, no links pointing outside, no device
+    files); the archive is extracted into a temporary folder beside ``target``, which is then renamed
+    to ``target`` (or merged into it folder by folder when ``target`` exists). On any failure the
+    temporary folder is removed and ``target`` is left as it was.
+
+    Args:
+        archive: the archive file.
+        target: the folder to extract into (created).
+
+    Returns:
+        ``target``.
+
+    Raises:
+        UnsafeArchiveError: an unsafe member (named in the message) or an unreadable archive.
+    """
+    archive, target = Path(archive), Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}{_EXTRACT_TAG}", dir=target.parent))
+    try:
+        kind = _archive_type(archive)
+        try:
+            if kind == "zip":
+                _extract_zip(archive, tmp)
+            else:
+                _extract_tar(archive, tmp)
+        except (
+            zipfile.BadZipFile,
+            tarfile.ReadError,
+            tarfile.CompressionError,
+            EOFError,
+            zlib.error,
+            gzip.BadGzipFile,
+        ) as exc:
+            raise UnsafeArchiveError(
+                f"Cannot read archive {archive} ({type(exc).__name__}: {exc}); it may be truncated or not "
+                "an archive at all (an HTML error page, say)."
+            ) from exc
+        if not target.exists():
+            os.replace(tmp, target)
+        else:
+            _merge_into(tmp, target)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+    return target
+
+
+def _clean_stale(parent: Path, folder: str) -> None:
+    """Remove temporary extraction folders left by a killed run."""
+    if not parent.is_dir():
+        return
+    for p in parent.glob(f".{folder}{_EXTRACT_TAG}*"):
+        log.info("Removing stale temporary folder %s (left by an interrupted run)", p)
+        shutil.rmtree(p, ignore_errors=True)
+
+
+# ----------------------------------------------------------------------------- datasets
+def _marker_path(dataset_root: Path, res: Resource) -> Path:
+    return dataset_root / _STATE_DIR / f"{res.filename}.json"
+
+
+def _is_complete(spec: DatasetSpec, dataset_root: Path, res: Resource) -> bool:
+    marker = _marker_path(dataset_root, res)
+    if not marker.is_file():
+        return False
+    try:
+        info = json.loads(marker.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    if info.get("url") != res.url:
+        return False
+    for key in res.provides:
+        split, _, kind = key.partition("/")
+        scale = int(kind[4:]) if kind.startswith("lr_x") else None
+        folder = spec.image_dir(dataset_root, split, "lr" if scale else "hr", scale)
+        if not folder.is_dir():
+            log.warning(
+                "%s is marked complete but %s is missing; it will be extracted again", res.filename, folder
+            )
+            return False
+    return True
+
+
+def _load_manifest(data_dir: Path) -> dict:
+    path = data_dir / _MANIFEST
+    if not path.is_file():
+        return {}
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        log.warning("Ignoring unreadable checksum manifest %s", path)
+        return {}
+
+
+def _select_resources(
+    spec: DatasetSpec, split: str | None, kind: str | None, scale: int | None
+) -> list[Resource]:
+    if split is None and kind is None and scale is None:
+        return list(spec.resources)
+    splits = [spec.normalize_split(split)] if split is not None else list(spec.splits)
+    if kind is not None and kind.lower() not in ("hr", "lr"):
+        raise ValueError(f"kind must be 'hr', 'lr' or None (both), got {kind!r}.")
+    if kind is not None and kind.lower() == "lr" and scale is not None:
+        for s in splits:
+            spec.resources_for(s, "lr", scale)  # raises with the available scales
+    keys = set()
+    for key in spec.layout:
+        s, _, k = key.partition("/")
+        if s not in splits:
+            continue
+        if kind is not None and not k.startswith(kind.lower()):
+            continue
+        if scale is not None and k.startswith("lr_x") and k != f"lr_x{int(scale)}":
+            continue
+        keys.add(key)
+    chosen = [r for r in spec.resources if keys & set(r.provides)]
+    if not chosen:
+        raise ValueError(
+            f"Nothing in {spec.name} matches split={split!r}, kind={kind!r}, scale={scale!r}; "
+            f"it has {', '.join(spec.layout)}."
+        )
+    return chosen
+
+
+def _prepare_resource(
+    spec: DatasetSpec,
+    res: Resource,
+    data_dir: Path,
+    *,
+    progress: bool,
+    timeout: float,
+    keep_archives: bool,
+) -> None:
+    dataset_root = data_dir / spec.folder
+    archive = data_dir / _DOWNLOADS / res.filename
+    manifest = _load_manifest(data_dir)
+    recorded = manifest.get(res.url)
+    checksum, size, how = res.checksum, res.size, "published"
+    if checksum is None and recorded:
+        checksum, size, how = Checksum("sha256", recorded["sha256"]), recorded.get("size"), "recorded"
+    elif checksum is None:
+        how = "unverified"
+    try:
+        digests, nbytes = _download(
+            res.url, archive, checksum, size=size, progress=progress, timeout=timeout, resume=True
+        )
+    except DownloadError as exc:
+        raise DownloadError(
+            f"{exc} To work offline: fetch {res.url} elsewhere and put it at {archive} (it is then "
+            "checked and extracted without network access), or pass root= pointing at an existing "
+            f"{spec.name} copy."
+        ) from exc
+    if how == "recorded":
+        log.info("%s matches the sha256 recorded on its first download", res.filename)
+
+    created_root = not dataset_root.exists()
+    log.info("Extracting %s into %s", archive, dataset_root)
+    try:
+        extract_archive(archive, dataset_root)
+    except UnsafeArchiveError as exc:
+        archive.unlink(missing_ok=True)
+        if created_root and dataset_root.is_dir() and not any(dataset_root.iterdir()):
+            dataset_root.rmdir()
+        raise UnsafeArchiveError(f"{exc} The archive was deleted; nothing was extracted.") from exc
+    info = {
+        "dataset": spec.name,
+        "url": res.url,
+        "filename": res.filename,
+        "size": nbytes,
+        "sha256": digests["sha256"],
+        "checksum": str(checksum) if checksum else None,
+        "verified": how,
+        "provides": list(res.provides),
+        "srlib_version": __version__,
+        "completed": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+    }
+    _atomic_write_text(_marker_path(dataset_root, res), json.dumps(info, indent=2) + "\n")
+    if how == "unverified":
+        manifest = _load_manifest(data_dir)
+        manifest[res.url] = {"sha256": digests["sha256"], "size": nbytes, "filename": res.filename}
+        _atomic_write_text(data_dir / _MANIFEST, json.dumps(manifest, indent=2, sort_keys=True) + "\n")
+        log.warning(
+            "%s could not be verified: no checksum is published for it. Recorded its size (%d bytes) and "
+            "sha256 %s in %s; later downloads of this URL must match them.",
+            res.url,
+            nbytes,
+            digests["sha256"],
+            data_dir / _MANIFEST,
+        )
+    if not keep_archives:
+        archive.unlink(missing_ok=True)
+
+
+def prepare_dataset(
+    name: str,
+    data_dir: str | os.PathLike | None = None,
+    *,
+    progress: bool = True,
+    split: str | None = None,
+    kind: str | None = None,
+    scale: int | None = None,
+    timeout: float = DEFAULT_TIMEOUT,
+    keep_archives: bool = False,
+) -> Path:
+    """Download, verify and extract a catalogue dataset (all of it, or the parts selected).
+
+    Safe to call repeatedly: parts already complete are skipped without network access. See the
+    module docstring for the guarantees (atomic files, resumed ``.part`` downloads, refused unsafe
+    members, trust-on-first-use for archives without a published checksum).
+
+    Args:
+        name: a catalogue name (:func:`srlib.data.catalogue.list_datasets`), case-insensitive.
+        data_dir: where datasets live; default :func:`default_data_dir`.
+        progress: rich progress bars while downloading.
+        split: only this split (``None``: all). DIV2K's full set is about 5.8 GB; ``split="valid"`` and
+            ``kind="hr"`` fetch 0.45 GB.
+        kind: ``"hr"``, ``"lr"`` or ``None`` (both).
+        scale: only this LR scale (``None``: all).
+        timeout: seconds allowed for the connection and each read.
+        keep_archives: keep the archives in ``<data_dir>/downloads`` after extraction.
+
+    Returns:
+        The dataset's root folder (``<data_dir>/<spec.folder>``) to pass to ``spec.image_dir``; for a
+        union (DF2K), ``data_dir`` (its components' folders are inside).
+
+    Raises:
+        ValueError: unknown name/split/kind/scale.
+        DownloadError: network failure (the message names the URL and the offline alternatives).
+        ChecksumError: a download does not match its checksum (nothing is left in place).
+        UnsafeArchiveError: an archive member would escape the folder (nothing is left in place).
+    """
+    spec = get_dataset(name)
+    data_dir = Path(data_dir).expanduser() if data_dir is not None else default_data_dir()
+    if spec.is_union:
+        splits = [spec.normalize_split(split)] if split is not None else list(spec.splits)
+        done: set[tuple[str, str]] = set()
+        for s in splits:
+            for comp in spec.component_splits[s]:
+                if (comp, s) in done:
+                    continue
+                done.add((comp, s))
+                prepare_dataset(
+                    comp,
+                    data_dir,
+                    progress=progress,
+                    split=s,
+                    kind=kind,
+                    scale=scale,
+                    timeout=timeout,
+                    keep_archives=keep_archives,
+                )
+        return data_dir
+    dataset_root = data_dir / spec.folder
+    _clean_stale(data_dir, spec.folder)
+    for res in _select_resources(spec, split, kind, scale):
+        if _is_complete(spec, dataset_root, res):
+            log.debug("%s: %s already extracted", spec.name, res.filename)
+            continue
+        _prepare_resource(
+            spec, res, data_dir, progress=progress, timeout=timeout, keep_archives=keep_archives
+        )
+    return dataset_root
+
+
+def resolve_dataset_dir(
+    name: str,
+    *,
+    root: str | os.PathLike | None = None,
+    data_dir: str | os.PathLike | None = None,
+    download: bool = False,
+    split: str | None = None,
+    kind: str = "hr",
+    scale: int | None = None,
+    progress: bool = True,
+    timeout: float = DEFAULT_TIMEOUT,
+) -> Path:
+    """The folder of ``kind`` images of ``split`` (at ``scale`` for LR) of a catalogue dataset.
+
+    * ``root=`` an existing copy: no network at all. The layout's folders are looked up under
+      ``root`` (see ``spec.layout``); for HR, a ``root`` that directly holds images is accepted too.
+    * otherwise the copy under ``data_dir`` is used when complete; when it is missing it is
+      downloaded if ``download=True``, else FileNotFoundError explains how to get it.
+
+    Args:
+        name: catalogue name (for DF2K use :func:`resolve_dataset_dirs`).
+        root: an existing copy of the dataset.
+        data_dir: where downloads live; default :func:`default_data_dir`.
+        download: allow downloading what is missing.
+        split: ``"train"``, ``"valid"``/``"val"`` or ``"test"``; ``None`` = the dataset's default
+            (train for training sets, test for Set5/Set14/BSD100/Urban100).
+        kind: ``"hr"`` or ``"lr"``.
+        scale: LR scale (needed for ``kind="lr"``).
+        progress: progress bars when downloading.
+        timeout: network timeout in seconds.
+
+    Returns:
+        An existing folder holding at least one image.
+
+    Raises:
+        FileNotFoundError: ``root`` missing or without images; or not downloaded and ``download=False``
+            (the message names the URL(s), the expected folder and the ``root=`` alternative).
+        DownloadError: network failure (names the URL and the offline alternative).
+        ValueError: unknown name/split/kind/scale, or a union dataset.
+
+    Example:
+        >>> import pathlib
+        >>> shared = pathlib.Path("../shared/data/Set5")
+        >>> not shared.is_dir() or resolve_dataset_dir("Set5", root=shared) == shared
+        True
+    """
+    spec = get_dataset(name)
+    if spec.is_union:
+        raise ValueError(
+            f"{spec.name} is the union of {' + '.join(spec.components)} (several folders); "
+            "use resolve_dataset_dirs(...)."
+        )
+    split = spec.normalize_split(split)
+    key = spec._key(split, kind, scale)
+    if root is not None:
+        root = Path(root).expanduser()
+        candidates = ", ".join(spec.layout[key])
+        if not root.is_dir():
+            raise FileNotFoundError(
+                f"root={root} does not exist or is not a folder. Point root= at your {spec.name} copy "
+                f"(holding {candidates}), or drop root= to use the download cache."
+            )
+        folder = spec.image_dir(root, split, kind, scale)
+        if _has_images(folder):
+            return folder
+        if kind.lower() == "hr" and _has_images(root):
+            return root
+        raise FileNotFoundError(
+            f"root={root} holds no {spec.name} {key} images: looked in {folder}"
+            + (" and in root itself" if kind.lower() == "hr" else "")
+            + f" (expected one of: {candidates}, relative to root)."
+        )
+    data_dir = Path(data_dir).expanduser() if data_dir is not None else default_data_dir()
+    dataset_root = data_dir / spec.folder
+    resources = spec.resources_for(split, kind, scale)
+    folder = spec.image_dir(dataset_root, split, kind, scale)
+    if all(_is_complete(spec, dataset_root, r) for r in resources) and _has_images(folder):
+        return folder
+    if not download:
+        urls = " and ".join(r.url for r in resources)
+        archives = ", ".join(str(data_dir / _DOWNLOADS / r.filename) for r in resources)
+        raise FileNotFoundError(
+            f"{spec.name} {key} images are not in {folder} and download=False. Either pass download=True "
+            f"to fetch {urls} (checksum-verified), or, offline, copy the archive(s) to {archives} and call "
+            f"with download=True to extract them without network access, or pass root= pointing at an "
+            f"existing copy laid out like the archives (expected {spec.layout[key][0]} under root)."
+        )
+    prepare_dataset(
+        spec.name, data_dir, progress=progress, split=split, kind=kind, scale=scale, timeout=timeout
+    )
+    folder = spec.image_dir(dataset_root, split, kind, scale)
+    if not _has_images(folder):
+        raise FileNotFoundError(
+            f"After extracting {spec.name}, {folder} holds no images: the archive's layout may differ from "
+            f"the catalogue ({layout_key(split, kind, scale)} -> {', '.join(spec.layout[key])}). "
+            f"Inspect {dataset_root} and pass root= to the right folder."
+        )
+    return folder
+
+
+def resolve_dataset_dirs(
+    name: str,
+    *,
+    root: str | os.PathLike | None = None,
+    data_dir: str | os.PathLike | None = None,
+    download: bool = False,
+    split: str | None = None,
+    kind: str = "hr",
+    scale: int | None = None,
+    progress: bool = True,
+    timeout: float = DEFAULT_TIMEOUT,
+) -> list[Path]:
+    """Like :func:`resolve_dataset_dir` but a list of folders: one per component for a union (DF2K).
+
+    For a union, ``root`` is the folder holding each component's folder (``root/DIV2K``,
+    ``root/Flickr2K``); an HR ``root`` that directly holds images (a merged DF2K folder) is accepted
+    as the single folder.
+    """
+    spec = get_dataset(name)
+    common = {"data_dir": data_dir, "download": download, "kind": kind, "scale": scale}
+    common |= {"progress": progress, "timeout": timeout}
+    if not spec.is_union:
+        return [resolve_dataset_dir(spec.name, root=root, split=split, **common)]
+    split = spec.normalize_split(split)
+    if root is not None and kind.lower() == "hr" and _has_images(Path(root).expanduser()):
+        return [Path(root).expanduser()]
+    out = []
+    for comp in spec.component_splits[split]:
+        comp_spec = get_dataset(comp)
+        comp_root = None if root is None else Path(root).expanduser() / comp_spec.folder
+        out.append(resolve_dataset_dir(comp, root=comp_root, split=split, **common))
+    return out

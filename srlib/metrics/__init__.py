@@ -1,0 +1,7 @@
+"""Image-quality metrics under the standard SR protocol: functional twins and torchmetrics Metrics."""
+
+from srlib.metrics.functional import prepare_for_protocol, psnr, ssim
+from srlib.metrics.image_metrics import PSNR, SSIM
+from srlib.metrics.protocol import make_lr, modcrop
+
+__all__ = ["PSNR", "SSIM", "make_lr", "modcrop", "prepare_for_protocol", "psnr", "ssim"]

@@ -1,0 +1,54 @@
+"""Upscale an image file: ``python -m srlib.upscale IN OUT --model NAME_OR_WEIGHTS --scale S``.
+
+``--model`` takes a registered name (``bicubic``, ``vdsr`` with ``--weights FILE``) or a weight
+file (srlib ``.safetensors`` or a recognised foreign ``.pth``). The output is written atomically;
+an existing file is only replaced with ``--overwrite``, and never the input itself.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+import torch
+
+from srlib.data.image_io import read_image, write_image
+from srlib.inference import upscale
+from srlib.models import resolve_model
+
+__all__ = ["main"]
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """CLI entry point (``python -m srlib.upscale``)."""
+    parser = argparse.ArgumentParser(prog="python -m srlib.upscale", description=__doc__.split("\n")[0])
+    parser.add_argument("input", type=Path)
+    parser.add_argument("output", type=Path)
+    parser.add_argument("--model", required=True, help="registered name or weight file")
+    parser.add_argument("--weights", help="weight file to load into a registered model")
+    parser.add_argument("--scale", type=int, required=True)
+    parser.add_argument("--bf16", action="store_true", help="run under bf16 autocast")
+    parser.add_argument("--overwrite", action="store_true", help="replace an existing output file")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="%(message)s")
+    try:
+        if args.output.resolve() == args.input.resolve():
+            raise ValueError("OUT is the input file; choose another output path so the original is kept.")
+        if args.output.exists() and not args.overwrite:
+            raise ValueError(f"{args.output} exists; pass --overwrite to replace it.")
+        net = resolve_model(args.model, scale=args.scale, weights=args.weights)
+        image = read_image(args.input, channels="keep")
+        sr = upscale(image, net, dtype=torch.bfloat16 if args.bf16 else None)
+        write_image(args.output, sr)
+    except (ValueError, FileNotFoundError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    print(f"{args.input} ({image.shape[-1]}x{image.shape[-2]}) -> {args.output} ({sr.shape[-1]}x{sr.shape[-2]})")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,78 @@
+"""Registry-wide contract tests: every model in list_models() is checked by registering it."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+import srlib
+from srlib.models import get_model_entry
+
+MODELS = srlib.list_models()
+LR_SIZE = 16
+
+
+def _build(name: str) -> torch.nn.Module:
+    entry = get_model_entry(name)
+    scale = 2 if 2 in entry.scales else entry.default_scale
+    return srlib.create_model(name, scale=scale)
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_forward_shape_and_range(name: str) -> None:
+    net = _build(name).eval()
+    x = torch.rand(2, 3, LR_SIZE, LR_SIZE + 4)
+    with torch.inference_mode():
+        y = net(x)
+    s = net.scale
+    assert y.shape == (2, 3, LR_SIZE * s, (LR_SIZE + 4) * s)
+    assert y.dtype == torch.float32
+    assert float(y.min()) >= 0.0 and float(y.max()) <= 1.0
+    assert torch.isfinite(y).all()
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_backward_reaches_every_parameter(name: str) -> None:
+    net = _build(name).train()
+    params = [p for p in net.parameters() if p.requires_grad]
+    if not params:
+        pytest.skip(f"{name} has no trainable parameters")
+    y = net(torch.rand(2, 3, LR_SIZE, LR_SIZE))
+    y.mean().backward()
+    missing = [n for n, p in net.named_parameters() if p.requires_grad and p.grad is None]
+    assert not missing, f"no gradient for {missing[:5]}"
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_bf16_autocast_channels_last(name: str) -> None:
+    net = _build(name).eval().to(memory_format=torch.channels_last)
+    x = torch.rand(1, 3, LR_SIZE, LR_SIZE).to(memory_format=torch.channels_last)
+    with torch.inference_mode():
+        ref = net(x)
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            y = net(x)
+    assert y.shape == ref.shape and torch.isfinite(y).all()
+    # bf16 has ~3 significant digits: outputs stay close to fp32 ones.
+    assert (y.float() - ref).abs().mean() < 0.05
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_save_load_round_trip_bit_identical(name: str, tmp_path) -> None:
+    net = _build(name).eval()
+    path = srlib.save_model(net, tmp_path / name)
+    loaded = srlib.load_model(path)
+    assert type(loaded) is type(net) and loaded.scale == net.scale
+    a, b = net.state_dict(), loaded.state_dict()
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    x = torch.rand(1, 3, LR_SIZE, LR_SIZE)
+    with torch.inference_mode():
+        assert torch.equal(net(x), loaded(x))
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_bad_input_is_named(name: str) -> None:
+    net = _build(name).eval()
+    with pytest.raises(ValueError, match="4-D"):
+        net(torch.rand(3, LR_SIZE, LR_SIZE))
+    with pytest.raises(ValueError, match="3 channels"):
+        net(torch.rand(1, 4, LR_SIZE, LR_SIZE))
