@@ -27,7 +27,7 @@ from srlib.models import (
 # Loaded on first use so `import srlib` stays light (Lightning is only needed for training).
 _LAZY = {
     "SRModule": "srlib.lit",
-    "upscale": "srlib.inference",
+    "upscale": "srlib.upscale",  # the CLI module, callable as the function
     "data": "srlib.data",
     "degrade": "srlib.degrade",
     "metrics": "srlib.metrics",
@@ -54,7 +54,7 @@ __all__ = [
 def __getattr__(name: str) -> Any:
     if name in _LAZY:
         module = importlib.import_module(_LAZY[name])
-        value = module if _LAZY[name].endswith(name) else getattr(module, name)
+        value = module if _LAZY[name].rpartition(".")[2] == name else getattr(module, name)
         globals()[name] = value
         return value
     raise AttributeError(f"module 'srlib' has no attribute {name!r}")

@@ -24,6 +24,7 @@ from pathlib import Path
 import torch
 from torch import Tensor, nn
 
+from srlib._logging import setup_cli_logging
 from srlib.data.image_io import list_images, read_image
 from srlib.metrics import make_lr, modcrop, prepare_for_protocol
 from srlib.metrics.functional import psnr_prepared, ssim_prepared
@@ -198,7 +199,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--amp", action="store_true", help="bf16 autocast")
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    setup_cli_logging(logging.INFO)
     try:
         net = resolve_model(args.model, scale=args.scale, weights=args.weights)
         folder = resolve_data(args.data)

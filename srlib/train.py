@@ -26,6 +26,8 @@ from typing import Any
 import torch
 from omegaconf import DictConfig, OmegaConf
 
+from srlib._logging import setup_cli_logging
+
 __all__ = ["compose_recipe", "list_recipes", "main", "recipes_root", "train"]
 
 log = logging.getLogger("srlib.train")
@@ -250,7 +252,7 @@ def final_evaluation(net: torch.nn.Module, datamodule: Any, out_dir: Path, *, am
 def main(argv: Sequence[str] | None = None) -> int:
     """CLI entry point (``python -m srlib.train``)."""
     args = list(sys.argv[1:] if argv is None else argv)
-    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    setup_cli_logging(logging.INFO)
     if any(a in ("-h", "--help") for a in args):
         print(__doc__)
         print("Built-in recipes:", ", ".join(list_recipes()))

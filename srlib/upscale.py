@@ -10,16 +10,18 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+import types
 from collections.abc import Sequence
 from pathlib import Path
 
 import torch
 
+from srlib._logging import setup_cli_logging
 from srlib.data.image_io import read_image, write_image
 from srlib.inference import upscale
 from srlib.models import resolve_model
 
-__all__ = ["main"]
+__all__ = ["main", "upscale"]
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -33,7 +35,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--bf16", action="store_true", help="run under bf16 autocast")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing output file")
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.WARNING, format="%(message)s")
+    setup_cli_logging(logging.WARNING)
     try:
         if args.output.resolve() == args.input.resolve():
             raise ValueError("OUT is the input file; choose another output path so the original is kept.")
@@ -49,6 +51,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"{args.input} ({image.shape[-1]}x{image.shape[-2]}) -> {args.output} ({sr.shape[-1]}x{sr.shape[-2]})")
     return 0
 
+
+class _CallableModule(types.ModuleType):
+    """Lets ``srlib.upscale(...)`` stay the function after this CLI module has been imported."""
+
+    def __call__(self, *args, **kwargs):
+        return upscale(*args, **kwargs)
+
+
+sys.modules[__name__].__class__ = _CallableModule
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -1,0 +1,112 @@
+"""The training CLI: recipes compose, errors are clear, a recipe runs, and the quickstart itself."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from srlib.train import compose_recipe, list_recipes, main, recipes_root, train
+from tests.conftest import REPO
+
+BUILTIN = ["quickstart", "vdsr_x2", "vdsr_x3", "vdsr_x4"]
+
+
+@pytest.mark.parametrize("recipe", BUILTIN)
+def test_every_builtin_recipe_composes_and_builds(recipe: str) -> None:
+    from hydra.utils import instantiate
+
+    import srlib
+
+    cfg = compose_recipe([f"recipe={recipe}"])
+    assert cfg.name == recipe
+    model_cfg = dict(cfg.model)
+    net = srlib.create_model(model_cfg.pop("name"), **model_cfg)
+    assert net.scale == cfg.scale
+    instantiate(cfg.optimizer)(net.parameters())
+    assert instantiate(cfg.degrade).scale == cfg.scale
+
+
+def test_recipes_listed() -> None:
+    assert set(BUILTIN) <= set(list_recipes())
+    assert (recipes_root() / "train.yaml").is_file()
+
+
+def test_unknown_recipe_and_key_errors_suggest_fixes(capsys) -> None:
+    with pytest.raises(ValueError, match=r"Unknown recipe 'vdsr_x5'.*vdsr_x"):
+        compose_recipe(["recipe=vdsr_x5"])
+    with pytest.raises(ValueError, match=r"unknown key 'trainer.max_epoch'.*trainer.max_epochs"):
+        compose_recipe(["trainer.max_epoch=2"])
+    assert main(["model.dept=3"]) == 2
+    assert "model.depth" in capsys.readouterr().err
+
+
+def test_user_recipe_file_and_folder(tmp_path) -> None:
+    own = tmp_path / "tiny.yaml"
+    own.write_text(
+        "# @package _global_\ndefaults:\n  - override /data: bundled\nname: tiny\nscale: 3\nmodel:\n  depth: 2\n"
+    )
+    cfg = compose_recipe([f"recipe={own}"])
+    assert cfg.name == "tiny" and cfg.scale == 3 and cfg.model.depth == 2
+    folder = tmp_path / "mine"
+    folder.mkdir()
+    (folder / "other.yaml").write_text("# @package _global_\nname: other\nscale: 4\n")
+    assert compose_recipe(["recipes_dir=" + str(folder), "recipe=other"]).scale == 4
+    with pytest.raises(FileNotFoundError):
+        compose_recipe([f"recipe={tmp_path / 'missing.yaml'}"])
+
+
+def test_vdsr_recipe_fast_dev_run_on_t91(tmp_path, t91, set5) -> None:
+    cfg = compose_recipe(
+        [
+            "recipe=vdsr_x2",
+            f"data.root={t91}",
+            f"data.val_dir={set5}",
+            "data.num_workers=0",
+            "data.batch_size=4",
+            "model.depth=2",
+            "trainer.fast_dev_run=true",
+            f"output_dir={tmp_path}",
+        ]
+    )
+    result = train(cfg)
+    assert Path(result["last_weights"]).is_file() and result["global_steps"] == 1
+    assert (tmp_path / "recipe.yaml").is_file()
+
+
+def test_wheel_ships_the_recipes(tmp_path) -> None:
+    out = subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-w", str(tmp_path), str(REPO)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert out.returncode == 0, out.stderr[-2000:]
+    (wheel,) = tmp_path.glob("srlib-*.whl")
+    names = set(zipfile.ZipFile(wheel).namelist())
+    for recipe in BUILTIN:
+        assert f"srlib/recipes/recipe/{recipe}.yaml" in names
+    assert "srlib/recipes/train.yaml" in names and "srlib/recipes/model/vdsr.yaml" in names
+
+
+@pytest.mark.slow
+def test_quickstart_command_beats_bicubic(tmp_path) -> None:
+    """The README's main job exactly as a user runs it (only the output folder is redirected)."""
+    out = subprocess.run(
+        [sys.executable, "-m", "srlib.train", f"output_dir={tmp_path}"],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        cwd=tmp_path,
+    )
+    assert out.returncode == 0, out.stderr[-3000:]
+    for name in ("best.safetensors", "last.safetensors", "metrics.json", "comparison.png"):
+        assert (tmp_path / name).is_file(), name
+        assert str(tmp_path / name) in out.stdout
+    metrics = json.loads((tmp_path / "metrics.json").read_text())
+    assert metrics["model"]["psnr"] > metrics["bicubic"]["psnr"] + 0.3, metrics
+    assert metrics["model"]["ssim"] > metrics["bicubic"]["ssim"]
