@@ -137,7 +137,9 @@ def _explain_override_error(err: Exception, overrides: Sequence[str], base: Dict
         if isinstance(parent, DictConfig) and leaf not in parent:
             close = difflib.get_close_matches(leaf, [str(k) for k in parent], n=3, cutoff=0.5)
             valid = ", ".join(str(k) for k in parent)
-            suggestion = f" Did you mean {', '.join(f'{parent_path}.{c}' if parent_path else c for c in close)}?"
+            suggestion = (
+                f" Did you mean {', '.join(f'{parent_path}.{c}' if parent_path else c for c in close)}?"
+            )
             problems.append(f"unknown key {key!r}.{suggestion if close else ''} Keys there: {valid}.")
     if problems:
         return "Could not apply the overrides: " + " ".join(problems)
@@ -280,7 +282,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"              PSNR {result['psnr']:.2f} dB vs bicubic {result['bicubic_psnr']:.2f} dB, "
             f"SSIM {result['ssim']:.4f} vs {result['bicubic_ssim']:.4f}"
         )
-        print(f"  comparison: {result['comparison']}  (bicubic | model | ground truth, {result['comparison_image']})")
+        print(
+            f"  comparison: {result['comparison']}  "
+            f"(bicubic | model | ground truth, {result['comparison_image']})"
+        )
     return 0
 
 

@@ -48,7 +48,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (ValueError, FileNotFoundError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    print(f"{args.input} ({image.shape[-1]}x{image.shape[-2]}) -> {args.output} ({sr.shape[-1]}x{sr.shape[-2]})")
+    print(
+        f"{args.input} ({image.shape[-1]}x{image.shape[-2]}) -> {args.output} ({sr.shape[-1]}x{sr.shape[-2]})"
+    )
     return 0
 
 

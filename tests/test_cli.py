@@ -28,7 +28,10 @@ def tiny_set(tmp_path):
 
 def test_evaluate_prints_table_and_writes_json(tiny_set, tmp_path, capsys) -> None:
     out = tmp_path / "scores.json"
-    assert evaluate.main(["--model", "bicubic", "--data", str(tiny_set), "--scale", "2", "--json", str(out)]) == 0
+    assert (
+        evaluate.main(["--model", "bicubic", "--data", str(tiny_set), "--scale", "2", "--json", str(out)])
+        == 0
+    )
     printed = capsys.readouterr().out
     assert "im0" in printed and "gray" in printed and "mean" in printed
     scores = json.loads(out.read_text())
@@ -41,7 +44,10 @@ def test_evaluate_errors(tiny_set, tmp_path, capsys) -> None:
     assert evaluate.main(["--model", "vdsr", "--data", str(tmp_path / "nope"), "--scale", "2"]) == 2
     assert "nope" in capsys.readouterr().err
     missing = tmp_path / "missing.safetensors"
-    assert evaluate.main(["--model", "vdsr", "--weights", str(missing), "--data", str(tiny_set), "--scale", "2"]) == 2
+    assert (
+        evaluate.main(["--model", "vdsr", "--weights", str(missing), "--data", str(tiny_set), "--scale", "2"])
+        == 2
+    )
     assert "does not exist" in capsys.readouterr().err
 
 
@@ -54,7 +60,9 @@ def test_upscale_writes_the_image_and_protects_files(tiny_set, tmp_path, capsys)
     assert "--overwrite" in capsys.readouterr().err and dst.read_bytes() == before
     assert upscale.main([str(src), str(src), "--model", "bicubic", "--scale", "2", "--overwrite"]) == 2
     gray_out = tmp_path / "gray_x2.png"
-    assert upscale.main([str(tiny_set / "gray.png"), str(gray_out), "--model", "bicubic", "--scale", "2"]) == 0
+    assert (
+        upscale.main([str(tiny_set / "gray.png"), str(gray_out), "--model", "bicubic", "--scale", "2"]) == 0
+    )
     assert read_image(gray_out, channels="keep").shape == (1, 72, 80)
 
 

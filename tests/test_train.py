@@ -48,7 +48,8 @@ def test_unknown_recipe_and_key_errors_suggest_fixes(capsys) -> None:
 def test_user_recipe_file_and_folder(tmp_path) -> None:
     own = tmp_path / "tiny.yaml"
     own.write_text(
-        "# @package _global_\ndefaults:\n  - override /data: bundled\nname: tiny\nscale: 3\nmodel:\n  depth: 2\n"
+        "# @package _global_\ndefaults:\n  - override /data: bundled\n"
+        "name: tiny\nscale: 3\nmodel:\n  depth: 2\n"
     )
     cfg = compose_recipe([f"recipe={own}"])
     assert cfg.name == "tiny" and cfg.scale == 3 and cfg.model.depth == 2
@@ -80,7 +81,17 @@ def test_vdsr_recipe_fast_dev_run_on_t91(tmp_path, t91, set5) -> None:
 
 def test_wheel_ships_the_recipes(tmp_path) -> None:
     out = subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-w", str(tmp_path), str(REPO)],
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--no-deps",
+            "--no-build-isolation",
+            "-w",
+            str(tmp_path),
+            str(REPO),
+        ],
         capture_output=True,
         text=True,
         timeout=300,

@@ -72,7 +72,8 @@ class HRPatchDataset(Dataset):
     ) -> None:
         if patch_size % scale:
             raise ValueError(
-                f"patch_size {patch_size} is not a multiple of scale {scale}; use e.g. {patch_size // scale * scale}."
+                f"patch_size {patch_size} is not a multiple of scale {scale}; "
+                f"use e.g. {patch_size // scale * scale}."
             )
         if not images:
             raise ValueError("HRPatchDataset got no images.")

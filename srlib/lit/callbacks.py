@@ -44,7 +44,9 @@ class ExportWeights(L.Callback):
         if value is None:
             return
         score = float(value.item() if isinstance(value, torch.Tensor) else value)
-        better = self.best_score is None or (score > self.best_score if self.mode == "max" else score < self.best_score)
+        better = self.best_score is None or (
+            score > self.best_score if self.mode == "max" else score < self.best_score
+        )
         if better:
             self.best_score = score
             save_model(pl_module.net, self.best_path)

@@ -153,7 +153,10 @@ def ssim_prepared(a: Tensor, b: Tensor) -> Tensor:
     channels = a.shape[1]
     g = _gaussian_1d(a.device)
     # The 11x11 Gaussian is separable: two 1-D valid convolutions give the same result, faster.
-    rows, cols = g.view(1, 1, 11, 1).expand(channels, 1, 11, 1), g.view(1, 1, 1, 11).expand(channels, 1, 1, 11)
+    rows, cols = (
+        g.view(1, 1, 11, 1).expand(channels, 1, 11, 1),
+        g.view(1, 1, 1, 11).expand(channels, 1, 1, 11),
+    )
     c1, c2 = (0.01 * 255) ** 2, (0.03 * 255) ** 2
 
     def blur(x: Tensor) -> Tensor:

@@ -211,7 +211,9 @@ def load_weights(
         lines = [f"Weights from {source} do not fit model {entry.name!r} ({type(model).__name__}):"]
         for label, items in (("missing keys", missing), ("unexpected keys", unexpected)):
             if items:
-                lines.append(f"  {label} ({len(items)}): {', '.join(items[:12])}{' ...' if len(items) > 12 else ''}")
+                lines.append(
+                    f"  {label} ({len(items)}): {', '.join(items[:12])}{' ...' if len(items) > 12 else ''}"
+                )
         if mismatched:
             lines.append(f"  shape mismatches ({len(mismatched)}): {'; '.join(mismatched[:8])}")
         lines.append("  Check the architecture and its arguments (scale, depth, channels) against the file.")

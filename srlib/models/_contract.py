@@ -22,7 +22,8 @@ def check_lr_input(x: Tensor, model_name: str) -> None:
         )
     if not x.is_floating_point():
         raise ValueError(
-            f"{model_name} expects a float tensor in [0, 1], got {x.dtype}. Use x.float() / 255 for uint8 images."
+            f"{model_name} expects a float tensor in [0, 1], got {x.dtype}. "
+            "Use x.float() / 255 for uint8 images."
         )
 
 

@@ -110,7 +110,9 @@ def register_model(
         hints = typing.get_type_hints(func, globalns=func.__globals__)
         cls = hints.get("return")
         if not (inspect.isclass(cls) and issubclass(cls, nn.Module)):
-            raise TypeError(f"entrypoint {func.__name__} needs a return annotation naming its nn.Module class")
+            raise TypeError(
+                f"entrypoint {func.__name__} needs a return annotation naming its nn.Module class"
+            )
         if func.__name__ in _REGISTRY:
             raise ValueError(f"model {func.__name__!r} is registered twice")
         _capture_config(cls)
@@ -180,7 +182,7 @@ def get_model_entry(name: str) -> ModelEntry:
     )
 
 
-def list_models(filter: str = "", scale: int | None = None) -> list[str]:  # noqa: A002 - timm-style name
+def list_models(filter: str = "", scale: int | None = None) -> list[str]:
     """Names of registered models, sorted.
 
     Args:

@@ -19,7 +19,7 @@ def test_modes_are_converted_as_documented(tmp_path) -> None:
     Image.fromarray(rgb).convert("RGBA").save(tmp_path / "rgba.png")
     Image.fromarray(rgb).convert("P").save(tmp_path / "palette.png")
     Image.fromarray(rgb).convert("CMYK").save(tmp_path / "cmyk.jpg")
-    Image.fromarray((gray.astype(np.uint16) * 257)).save(tmp_path / "sixteen.png")
+    Image.fromarray(gray.astype(np.uint16) * 257).save(tmp_path / "sixteen.png")
 
     assert torch.equal(read_image(tmp_path / "rgb.png"), torch.from_numpy(rgb).permute(2, 0, 1))
     assert read_image(tmp_path / "gray.png", channels="keep").shape == (1, 10, 12)

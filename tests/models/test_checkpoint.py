@@ -56,7 +56,7 @@ def test_missing_empty_and_corrupt_files(tmp_path) -> None:
     with pytest.raises(ValueError, match="truncated or corrupt"):
         srlib.load_model(tmp_path / "cut.safetensors")
     (tmp_path / "junk.pth").write_bytes(b"not a checkpoint at all" * 10)
-    with pytest.raises(ValueError, match="could not be read|truncated or corrupt"):
+    with pytest.raises(ValueError, match=r"could not be read|truncated or corrupt"):
         srlib.load_model(tmp_path / "junk.pth")
 
 

@@ -12,7 +12,9 @@ def _params(net: torch.nn.Module) -> int:
     return sum(p.numel() for p in net.parameters())
 
 
-@pytest.mark.parametrize(("depth", "expected"), [(12, 443_520), (18, 664_704), (24, 885_888), (30, 1_107_072)])
+@pytest.mark.parametrize(
+    ("depth", "expected"), [(12, 443_520), (18, 664_704), (24, 885_888), (30, 1_107_072)]
+)
 def test_depth_ablation_parameter_counts(depth: int, expected: int) -> None:
     assert _params(srlib.create_model("vdsr", depth=depth)) == expected
 
