@@ -175,6 +175,13 @@ def get_model_entry(name: str) -> ModelEntry:
     _ensure_zoo_imported()
     if name in _REGISTRY:
         return _REGISTRY[name]
+    from srlib.models.discriminators import list_discriminators
+
+    if name in list_discriminators():
+        raise ValueError(
+            f"{name!r} is a discriminator, not an SR model: build it with "
+            f"srlib.models.create_discriminator({name!r})."
+        )
     close = difflib.get_close_matches(name, list(_REGISTRY), n=3, cutoff=0.5)
     hint = f" Did you mean {', '.join(repr(c) for c in close)}?" if close else ""
     raise ValueError(

@@ -46,3 +46,8 @@ def test_created_model_records_its_config() -> None:
 def test_unregistered_module_cannot_be_described() -> None:
     with pytest.raises(ValueError, match="not a registered srlib model"):
         srlib.model_info(torch.nn.Conv2d(3, 3, 3))
+
+
+def test_discriminator_name_points_to_its_factory() -> None:
+    with pytest.raises(ValueError, match="create_discriminator"):
+        srlib.create_model("unet_discriminator")

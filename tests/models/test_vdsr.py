@@ -77,5 +77,5 @@ def test_reference_weights_load_strictly_both_ways() -> None:
 @pytest.mark.parametrize(("scale", "paper"), [(2, 37.53), (3, 33.66), (4, 31.35)])
 def test_reference_weights_reproduce_paper_set5(scale: int, paper: float, set5) -> None:
     net = srlib.load_model(shared_path("weights", "vdsr_model_epoch_50.safetensors"), scale=scale)
-    result = evaluate_folder(net, set5, scale, amp=True)
+    result = evaluate_folder(net, set5, scale)
     assert abs(result.psnr - paper) < 0.1, f"x{scale}: measured {result.psnr:.3f} dB, paper {paper}"

@@ -76,3 +76,21 @@ def test_bad_input_is_named(name: str) -> None:
         net(torch.rand(3, LR_SIZE, LR_SIZE))
     with pytest.raises(ValueError, match="3 channels"):
         net(torch.rand(1, 4, LR_SIZE, LR_SIZE))
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_main_layers_run_in_bf16_under_autocast(name: str) -> None:
+    """No silent fp32 fallback: every conv/linear layer computes in bf16 under CPU autocast."""
+    net = _build(name).eval().to(memory_format=torch.channels_last)
+    layers = [m for m in net.modules() if isinstance(m, (torch.nn.Conv2d, torch.nn.ConvTranspose2d, torch.nn.Linear))]
+    if not layers:
+        pytest.skip(f"{name} has no conv or linear layers")
+    dtypes: list[torch.dtype] = []
+    hooks = [m.register_forward_hook(lambda _m, _i, out: dtypes.append(out.dtype)) for m in layers]
+    try:
+        with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16):
+            net(torch.rand(1, 3, LR_SIZE, LR_SIZE).to(memory_format=torch.channels_last))
+    finally:
+        for h in hooks:
+            h.remove()
+    assert dtypes and all(d == torch.bfloat16 for d in dtypes), set(dtypes)

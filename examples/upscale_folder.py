@@ -1,0 +1,34 @@
+"""Upscale every image in a folder with a trained model (or a registered baseline).
+
+    python examples/upscale_folder.py IN_DIR OUT_DIR --model best.safetensors --scale 2 [--bf16]
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import torch
+
+import srlib
+from srlib.data import list_images, read_image, write_image
+from srlib.models import resolve_model
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("input", type=Path)
+    parser.add_argument("output", type=Path)
+    parser.add_argument("--model", required=True, help="registered name or weight file")
+    parser.add_argument("--scale", type=int, required=True)
+    parser.add_argument("--bf16", action="store_true")
+    args = parser.parse_args()
+
+    net = resolve_model(args.model, scale=args.scale)
+    for path in list_images(args.input):
+        sr = srlib.upscale(read_image(path, channels="keep"), net, dtype=torch.bfloat16 if args.bf16 else None)
+        print(write_image(args.output / f"{path.stem}.png", sr))
+
+
+if __name__ == "__main__":
+    main()
