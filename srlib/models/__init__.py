@@ -3,7 +3,7 @@
 Importing this package registers every model file's entrypoints and checkpoint detectors.
 """
 
-from srlib.models import bicubic, discriminators, edsr, fsrcnn, mobilesr, rrdbnet, srresnet, srvgg, vdsr  # noqa: F401 - registration side effects
+from srlib.models import bicubic, discriminators, edsr, fsrcnn, hat, mobilesr, rrdbnet, srresnet, srvgg, vdsr  # noqa: F401 - registration side effects
 from srlib.models._checkpoint import (
     detect_architecture,
     load_model,
@@ -32,6 +32,7 @@ from srlib.models.discriminators import (
 )
 from srlib.models.edsr import EDSR
 from srlib.models.fsrcnn import FSRCNN
+from srlib.models.hat import HAT
 from srlib.models.mobilesr import MobileSR
 from srlib.models.rrdbnet import RRDBNet
 from srlib.models.srresnet import MiniSRResNet
@@ -41,6 +42,7 @@ from srlib.models.vdsr import VDSR
 __all__ = [
     "EDSR",
     "FSRCNN",
+    "HAT",
     "VDSR",
     "Bicubic",
     "MiniSRResNet",

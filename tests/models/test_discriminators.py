@@ -68,7 +68,7 @@ def test_own_namespace():
     )
     assert not set(names) & set(list_models())
     assert list_discriminators("vgg*") == ["vgg_discriminator", "vgg_discriminator_pooled"]
-    with pytest.raises(ValueError, match="Unknown model"):
+    with pytest.raises(ValueError, match="is a discriminator"):
         create_model("unet_discriminator")
 
 
