@@ -121,3 +121,13 @@ def test_quickstart_command_beats_bicubic(tmp_path) -> None:
     metrics = json.loads((tmp_path / "metrics.json").read_text())
     assert metrics["model"]["psnr"] > metrics["bicubic"]["psnr"] + 0.3, metrics
     assert metrics["model"]["ssim"] > metrics["bicubic"]["ssim"]
+
+
+@pytest.mark.parametrize("degrade", ["bicubic", "realesrgan", "bicubic_noise", "bicubic_jpeg", "video"])
+def test_degrade_group_builds_every_degradation(degrade: str) -> None:
+    import torch
+    from hydra.utils import instantiate
+
+    cfg = compose_recipe([f"degrade={degrade}", "scale=4"])
+    lr, hr = instantiate(cfg.degrade)(torch.rand(2, 3, 32, 32))
+    assert lr.shape == (2, 3, 8, 8) and hr.shape == (2, 3, 32, 32)
