@@ -18,11 +18,30 @@ import torch
 from torch import Tensor, nn
 from torch.utils.data import DataLoader, Dataset
 
-from srlib.data.datasets import BenchmarkDataset, HRPatchDataset
+from srlib.data.datasets import (
+    CACHE_MODES,
+    BenchmarkDataset,
+    HRPatchDataset,
+    PairedImageDataset,
+    PairedPatchDataset,
+)
+from srlib.data.subimages import DEFAULT_MEMORY_BUDGET, parse_bytes
 from srlib.degrade.bicubic import BicubicDegradation
 from srlib.metrics.protocol import make_lr
 
-__all__ = ["BundledPhotosDataModule", "ImageFolderHRDataModule", "SRDataModule", "T91DataModule"]
+__all__ = [
+    "LR_TRACKS",
+    "BundledPhotosDataModule",
+    "DF2KDataModule",
+    "DIV2KDataModule",
+    "Flickr2KDataModule",
+    "ImageFolderDataModule",
+    "ImageFolderHRDataModule",
+    "SRDataModule",
+    "T91DataModule",
+    "resolve_image_folder",
+    "to_float",
+]
 
 log = logging.getLogger(__name__)
 
@@ -125,79 +144,372 @@ def to_float(x: Tensor) -> Tensor:
 
 
 def resolve_image_folder(
-    folder_or_name: str | os.PathLike, *, split: str = "train", download: bool = False
+    folder_or_name: str | os.PathLike,
+    *,
+    split: str = "train",
+    download: bool = False,
+    data_dir: str | os.PathLike | None = None,
 ) -> Path:
-    """An existing folder, or a dataset name resolved through the catalogue."""
+    """An existing folder, or a dataset name resolved through the catalogue.
+
+    For a dataset without the requested split, ``"test"`` falls back to ``"valid"`` (so
+    ``val_dir="DIV2K"`` validates on DIV2K's 100 validation images).
+    """
     path = Path(folder_or_name).expanduser()
     if path.is_dir():
         return path
-    from srlib.data.download import resolve_dataset_dir
+    from srlib.data.catalogue import get_dataset
+    from srlib.data.download import resolve_dataset_dirs
 
     try:
-        return resolve_dataset_dir(str(folder_or_name), split=split, kind="hr", download=download)
+        spec = get_dataset(str(folder_or_name))
+        if split == "test" and "test" not in spec.splits and "valid" in spec.splits:
+            split = "valid"
+        folders = resolve_dataset_dirs(
+            spec.name, split=split, kind="hr", download=download, data_dir=data_dir
+        )
     except ValueError as err:
         raise FileNotFoundError(
             f"{folder_or_name!r} is not an existing folder nor a dataset name srlib knows ({err})."
         ) from err
-
-
-class ImageFolderHRDataModule(SRDataModule):
-    """Your own HR images (one folder), degraded on the device for training.
-
-    Args:
-        train_dir: folder of HR training images.
-        **kwargs: see :class:`SRDataModule`.
-    """
-
-    def __init__(self, *, train_dir: str | os.PathLike, **kwargs) -> None:
-        super().__init__(**kwargs)
-        self.train_dir = train_dir
-
-    def build_train_dataset(self) -> Dataset:
-        return HRPatchDataset.from_folder(
-            resolve_image_folder(self.train_dir),
-            scale=self.scale,
-            patch_size=self.patch_size,
-            samples_per_epoch=self.samples_per_epoch,
+    if len(folders) != 1:
+        raise ValueError(
+            f"{spec.name} ({split}) spans {len(folders)} folders; pass one folder (or a single dataset) here."
         )
+    return folders[0]
 
 
-class T91DataModule(SRDataModule):
-    """T91 (Yang et al. 2010, the 91 training images of SRCNN/VDSR), HR patches + bicubic LR.
+class _ImageDataModule(SRDataModule):
+    """Shared machinery of the image-file DataModules: folders -> checked, decoded-once datasets.
 
-    Args:
-        root: an existing T91 folder (no network needed).
-        data_dir: where downloads go (default ``$SRLIB_DATA_DIR`` or ``~/.cache/srlib/datasets``).
-        download: allow ``prepare_data`` to download T91 when ``root`` is not given.
-        **kwargs: see :class:`SRDataModule`.
+    Subclasses say where the training folders are (:meth:`train_folders`); this class checks every
+    file (:meth:`prepare_data` already, so problems show before training starts), picks the in-memory
+    cache or the sub-image cache (see :mod:`srlib.data.subimages`), and builds HR-only datasets (LR made
+    on the device by the degradation) or paired ones (LR from disk; no degradation).
     """
 
     def __init__(
         self,
         *,
-        root: str | os.PathLike | None = None,
         data_dir: str | os.PathLike | None = None,
         download: bool = True,
+        val_lr_dir: str | os.PathLike | None = None,
+        lr_suffix: str | None = None,
+        strict: bool = True,
+        skip_small: bool = False,
+        cache: str = "auto",
+        memory_budget: int | str = DEFAULT_MEMORY_BUDGET,
+        cache_dir: str | os.PathLike | None = None,
+        subimage_size: int | None = 480,
+        subimage_step: int = 240,
+        subimage_format: str = "npy",
         **kwargs,
     ) -> None:
         super().__init__(**kwargs)
-        self.root, self.data_dir, self.download = root, data_dir, download
+        if self.patch_size % self.scale:
+            raise ValueError(
+                f"patch_size {self.patch_size} is not a multiple of scale {self.scale}; "
+                f"use e.g. {self.patch_size // self.scale * self.scale}."
+            )
+        if cache not in CACHE_MODES:
+            raise ValueError(f"cache must be one of {CACHE_MODES}, got {cache!r}.")
+        parse_bytes(memory_budget)  # fail at configuration time on a bad value
+        self.data_dir, self.download = data_dir, bool(download)
+        self.val_lr_dir, self.lr_suffix, self.strict = val_lr_dir, lr_suffix, bool(strict)
+        self.skip_small, self.cache, self.memory_budget = bool(skip_small), cache, memory_budget
+        self.cache_dir = cache_dir
+        self.subimage_size, self.subimage_step = subimage_size, int(subimage_step)
+        self.subimage_format = subimage_format
 
-    def _folder(self, download: bool) -> Path:
-        from srlib.data.download import resolve_dataset_dir
+    # -- where the images are ---------------------------------------------------------------------
+    def train_folders(self, download: bool = False) -> tuple[list[Path], list[Path] | None]:
+        """``(hr_folders, lr_folders or None)`` of the training set (downloading when allowed)."""
+        raise NotImplementedError(f"{type(self).__name__} must implement train_folders().")
 
-        return resolve_dataset_dir("T91", root=self.root, data_dir=self.data_dir, download=download)
+    @property
+    def paired(self) -> bool:
+        """Whether training batches carry LR images from disk."""
+        return False
+
+    def _cache_dir(self) -> Path | None:
+        if self.cache_dir is not None:
+            return Path(self.cache_dir).expanduser()
+        if self.data_dir is not None:
+            return Path(self.data_dir).expanduser() / "subimages"
+        return None  # default_cache_dir()
+
+    def _train_dataset(self, decode: bool) -> Dataset | None:
+        hr, lr = self.train_folders(download=False)
+        common = {
+            "scale": self.scale,
+            "patch_size": self.patch_size,
+            "samples_per_epoch": self.samples_per_epoch,
+            "skip_small": self.skip_small,
+            "cache": self.cache,
+            "memory_budget": self.memory_budget,
+            "cache_dir": self._cache_dir(),
+            "subimage_size": self.subimage_size,
+            "subimage_step": self.subimage_step,
+            "subimage_format": self.subimage_format,
+            "decode": decode,
+        }
+        if lr is not None:
+            return PairedPatchDataset.from_folders(
+                lr, hr, lr_suffix=self.lr_suffix, strict=self.strict, **common
+            )
+        return HRPatchDataset.from_folder(hr, **common)
+
+    def val_folder(self, download: bool = False) -> Path | None:
+        """The validation HR folder (``val_dir`` resolved), or ``None`` without validation."""
+        if self.val_dir is None:
+            return None
+        return resolve_image_folder(self.val_dir, split="test", download=download, data_dir=self.data_dir)
 
     def prepare_data(self) -> None:
-        self._folder(download=self.download and self.root is None)
+        """Download what is missing (when allowed), check every file, fill the sub-image cache if used."""
+        self.train_folders(download=self.download)
+        self.val_folder(download=self.download)
+        if self.cache != "memory":
+            self._train_dataset(decode=False)
 
     def build_train_dataset(self) -> Dataset:
-        return HRPatchDataset.from_folder(
-            self._folder(download=False),
-            scale=self.scale,
-            patch_size=self.patch_size,
-            samples_per_epoch=self.samples_per_epoch,
+        return self._train_dataset(decode=True)
+
+    def build_val_dataset(self) -> Dataset | None:
+        folder = self.val_folder()
+        if folder is None:
+            return None
+        if self.val_lr_dir is not None:
+            return PairedImageDataset.from_folders(
+                self.val_lr_dir, folder, scale=self.scale, lr_suffix=self.lr_suffix, strict=self.strict
+            )
+        return BenchmarkDataset.from_folder(folder, scale=self.scale)
+
+
+def _as_list(value) -> list:
+    if value is None:
+        return []
+    if isinstance(value, (str, os.PathLike)):
+        return [value]
+    return list(value)
+
+
+class ImageFolderDataModule(_ImageDataModule):
+    """Your own images: HR-only folders degraded on the device, or LR/HR folder pairs.
+
+    * HR-only (``lr_dir=None``): random HR patches; the LR side is made per batch on the device by
+      ``degradation`` (bicubic by default, or any :mod:`srlib.degrade` pipeline).
+    * Paired (``lr_dir`` given): LR files matched to HR files by name (``0001.png`` <-> ``0001.png``
+      or ``0001x4.png``), scale-aligned random crops, identical flips; no degradation is applied.
+
+    Every file is checked when the module is prepared/set up (empty folders, unmatched names,
+    unreadable or truncated files, pairs not ``scale`` apart, images smaller than the patch), all
+    reported in one error. Images are decoded once: in memory when they fit in ``memory_budget``,
+    else as sub-images in ``cache_dir`` (reused across runs).
+
+    Args:
+        train_dir: HR training folder (or a list of folders, or a catalogue name such as ``"T91"``).
+        lr_dir: LR folder(s) matching ``train_dir`` for paired training; ``None`` for HR-only.
+        val_dir: validation HR folder or benchmark name (``"Set5"``); ``None`` for no validation.
+        val_lr_dir: LR folder paired with ``val_dir`` (default: LR made by the protocol's bicubic).
+        lr_suffix: LR stem suffix (``None``: identical names or ``x{scale}``); see
+            :func:`~srlib.data.datasets.match_pairs`.
+        strict: fail on unmatched files (``False``: warn and train on the matched pairs).
+        skip_small: leave out images smaller than the patch instead of failing.
+        cache: ``"auto"``, ``"memory"`` or ``"subimages"``.
+        memory_budget: decoded bytes allowed in memory (``"4GiB"`` by default) before switching to
+            sub-images.
+        cache_dir: sub-image cache (default ``<data_dir>/subimages``, else ``<srlib data dir>/subimages``).
+        subimage_size, subimage_step, subimage_format: sub-image crops (480 px every 240 px, the DIV2K
+            convention; ``"npy"`` crops patches without decoding, ``"png"`` takes about half the disk
+            space but decodes a whole crop per patch; see :mod:`srlib.data.subimages`).
+        data_dir, download: where a catalogue-named ``val_dir``/``train_dir`` is looked up, and
+            whether it may be downloaded.
+        **kwargs: see :class:`SRDataModule` (``scale``, ``patch_size``, ``batch_size``,
+            ``num_workers``, ``samples_per_epoch``, ``degradation``).
+
+    Shape:
+        - batch after transfer: ``lr (B, 3, p/scale, p/scale)``, ``hr (B, 3, p, p)`` float in [0, 1].
+
+    Example:
+        >>> dm = ImageFolderDataModule(train_dir="photos/hr", lr_dir="photos/lr", scale=4)  # doctest: +SKIP
+    """
+
+    def __init__(
+        self,
+        *,
+        train_dir: str | os.PathLike | list,
+        lr_dir: str | os.PathLike | list | None = None,
+        **kwargs,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.train_dir, self.lr_dir = train_dir, lr_dir
+        hr, lr = _as_list(train_dir), _as_list(lr_dir)
+        if not hr:
+            raise ValueError("train_dir is required: the folder (or folders) of HR training images.")
+        if lr and len(lr) != len(hr):
+            raise ValueError(
+                f"Got {len(lr)} lr_dir folder(s) for {len(hr)} train_dir folder(s); pass one per."
+            )
+
+    @property
+    def paired(self) -> bool:
+        return self.lr_dir is not None
+
+    def train_folders(self, download: bool = False) -> tuple[list[Path], list[Path] | None]:
+        hr = [
+            resolve_image_folder(f, split="train", download=download, data_dir=self.data_dir)
+            for f in _as_list(self.train_dir)
+        ]
+        lr = [Path(f).expanduser() for f in _as_list(self.lr_dir)] or None
+        return hr, lr
+
+
+#: The HR-only folder DataModule of earlier versions: :class:`ImageFolderDataModule` without ``lr_dir``.
+ImageFolderHRDataModule = ImageFolderDataModule
+
+
+class T91DataModule(_ImageDataModule):
+    """T91 (Yang et al. 2010, the 91 training images of SRCNN/VDSR), HR patches + bicubic LR.
+
+    T91 has one image of 78x78 (t20): with ``patch_size`` above 78 pass ``skip_small=True``.
+
+    Args:
+        root: an existing T91 folder (no network needed).
+        data_dir: where downloads go (default ``$SRLIB_DATA_DIR`` or ``~/.cache/srlib/datasets``).
+        download: allow ``prepare_data`` to download T91 when ``root`` is not given.
+        **kwargs: see :class:`ImageFolderDataModule` (cache options) and :class:`SRDataModule`.
+    """
+
+    def __init__(self, *, root: str | os.PathLike | None = None, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.root = root
+
+    def train_folders(self, download: bool = False) -> tuple[list[Path], list[Path] | None]:
+        from srlib.data.download import resolve_dataset_dir
+
+        folder = resolve_dataset_dir(
+            "T91", root=self.root, data_dir=self.data_dir, download=download and self.root is None
         )
+        return [folder], None
+
+
+LR_TRACKS = ("bicubic",)
+
+
+class _CatalogueDataModule(_ImageDataModule):
+    """A catalogue training set: HR-only + on-device degradation, or paired with its official LR."""
+
+    dataset_name = ""
+
+    def __init__(
+        self,
+        *,
+        root: str | os.PathLike | None = None,
+        paired: bool = False,
+        lr: str | None = None,
+        **kwargs,
+    ) -> None:
+        degradation_given = kwargs.get("degradation") is not None
+        super().__init__(**kwargs)
+        if lr is not None and lr not in LR_TRACKS:
+            raise ValueError(
+                f"lr={lr!r} is not an LR track of {self.dataset_name}; use one of {LR_TRACKS} "
+                "(paired official LR) or None (HR only, LR made by the degradation)."
+            )
+        self.root = root
+        self.lr = lr if lr is not None else ("bicubic" if paired else None)
+        if self.lr is not None:
+            from srlib.data.catalogue import get_dataset
+
+            spec = get_dataset(self.dataset_name)
+            for comp in spec.components or (spec.name,):
+                have = get_dataset(comp).scales("train")
+                if self.scale not in have:
+                    raise ValueError(
+                        f"{comp} ships official {self.lr} LR at x{', x'.join(map(str, have))}, "
+                        f"not x{self.scale}; use one of those scales or paired=False "
+                        "(LR made on the fly by the degradation)."
+                    )
+            if degradation_given:
+                log.info(
+                    "%s: paired=True uses the official LR images; the degradation is not used.",
+                    self.dataset_name,
+                )
+
+    @property
+    def paired(self) -> bool:
+        return self.lr is not None
+
+    def train_folders(self, download: bool = False) -> tuple[list[Path], list[Path] | None]:
+        from srlib.data.download import resolve_dataset_dirs
+
+        common = {"root": self.root, "data_dir": self.data_dir, "split": "train"}
+        common["download"] = download and self.root is None
+        hr = resolve_dataset_dirs(self.dataset_name, kind="hr", **common)
+        if self.lr is None:
+            return hr, None
+        lr = resolve_dataset_dirs(self.dataset_name, kind="lr", scale=self.scale, **common)
+        return hr, lr
+
+    def val_folder(self, download: bool = False) -> Path | None:
+        """``val_dir`` resolved; this dataset's own name (``"DIV2K"``) means its valid split in ``root``."""
+        from srlib.data.catalogue import get_dataset
+        from srlib.data.download import resolve_dataset_dirs
+
+        if self.root is not None and isinstance(self.val_dir, str) and not Path(self.val_dir).is_dir():
+            try:
+                same = get_dataset(self.val_dir).name == get_dataset(self.dataset_name).name
+            except ValueError:
+                same = False
+            if same:
+                folders = resolve_dataset_dirs(self.dataset_name, root=self.root, split="valid", kind="hr")
+                return folders[0]
+        return super().val_folder(download=download)
+
+
+class DIV2KDataModule(_CatalogueDataModule):
+    """DIV2K (NTIRE 2017): 800 2K training images.
+
+    By default HR patches with the LR made on the device by ``degradation`` (bicubic unless given);
+    ``paired=True`` (or ``lr="bicubic"``) trains on the official MATLAB-bicubic LR folders instead.
+    The decoded set (about 7 GB) exceeds the default 4 GiB memory budget, so it is cut once into
+    480 px sub-images under ``cache_dir`` (reused across runs); raise ``memory_budget`` to keep it in
+    memory instead.
+
+    Args:
+        root: an existing DIV2K copy (``DIV2K_train_HR/``, ``DIV2K_train_LR_bicubic/X4/``, ...; no network).
+        data_dir: where downloads go (default ``$SRLIB_DATA_DIR`` or ``~/.cache/srlib/datasets``).
+        download: allow ``prepare_data`` to download (checksum-verified) when ``root`` is not given.
+        paired: use the official LR images (x2, x3, x4).
+        lr: the LR track when paired (``"bicubic"``); ``None`` follows ``paired``.
+        **kwargs: see :class:`ImageFolderDataModule` (validation, cache options) and
+            :class:`SRDataModule` (``scale``, ``patch_size``, ``degradation``, ...).
+
+    Example:
+        >>> dm = DIV2KDataModule(root="/data/DIV2K", scale=4, val_dir="Set5")  # doctest: +SKIP
+    """
+
+    dataset_name = "DIV2K"
+
+
+class Flickr2KDataModule(_CatalogueDataModule):
+    """Flickr2K (2650 2K images from the EDSR authors); the same options as :class:`DIV2KDataModule`.
+
+    ``root`` is the folder holding ``Flickr2K/Flickr2K_HR`` (or ``Flickr2K_HR`` itself).
+    """
+
+    dataset_name = "Flickr2K"
+
+
+class DF2KDataModule(_CatalogueDataModule):
+    """DF2K = DIV2K train + Flickr2K (3450 images); the same options as :class:`DIV2KDataModule`.
+
+    ``root`` is the folder holding ``DIV2K/`` and ``Flickr2K/`` (what ``data_dir`` becomes after a
+    download), or a merged folder of HR images (HR-only training).
+    """
+
+    dataset_name = "DF2K"
 
 
 # Photos bundled with scikit-image, all public domain or CC0 (see each function's docstring in
