@@ -130,6 +130,8 @@ class SRDataModule(L.LightningDataModule):
         if "lr" in batch:
             lr, hr_f = to_float(batch["lr"]), to_float(hr)
         elif training:
+            # A degradation with buffers (kernels) follows the batch to its device; a no-op otherwise.
+            self.degradation.to(hr.device)
             lr, hr_f = self.degradation(to_float(hr))
         else:
             lr, hr_f = to_float(make_lr(hr, self.scale)), to_float(hr)

@@ -63,3 +63,20 @@ def test_folder_datamodule_reports_empty_folder(tmp_path) -> None:
     dm = ImageFolderHRDataModule(train_dir=tmp_path, scale=2, patch_size=32, num_workers=0)
     with pytest.raises(ValueError, match="holds no images"):
         dm.setup("fit")
+
+
+def test_training_batches_go_through_the_configured_degradation() -> None:
+    from types import SimpleNamespace
+
+    from srlib.data import BundledPhotosDataModule
+    from srlib.degrade import BicubicNoiseDegradation
+
+    deg = BicubicNoiseDegradation(scale=2, seed=0)
+    dm = BundledPhotosDataModule(scale=2, patch_size=32, batch_size=2, num_workers=0, degradation=deg)
+    dm.trainer = SimpleNamespace(training=True)
+    hr = torch.randint(0, 256, (2, 3, 32, 32), dtype=torch.uint8)
+    out = dm.on_after_batch_transfer({"hr": hr, "name": ["a", "b"]}, 0)
+    assert out["lr"].shape == (2, 3, 16, 16) and deg.last_params is not None
+    # Noise makes the training LR differ from the clean protocol LR.
+    clean = make_lr(hr, 2).float() / 255
+    assert (out["lr"] - clean).abs().mean() > 1e-3
