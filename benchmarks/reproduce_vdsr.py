@@ -32,7 +32,9 @@ def main() -> None:
     parser.add_argument("--sets", nargs="+", default=["Set5", "Set14"])
     args = parser.parse_args()
     weights = args.shared / "weights" / "vdsr_model_epoch_50.safetensors"
-    print(f"{'set':<6} {'x':>2}  {'bicubic':>8} {'paper':>6} {'diff':>6}   {'VDSR':>6} {'paper':>6} {'diff':>6}  {'SSIM':>6}  {'s':>5}")
+    print(
+        f"{'set':<6} {'x':>2}  {'bicubic':>8} {'paper':>6} {'diff':>6}   {'VDSR':>6} {'paper':>6} {'diff':>6}  {'SSIM':>6}  {'s':>5}"
+    )
     for name in args.sets:
         for scale in (2, 3, 4):
             folder = args.shared / "data" / name
@@ -42,7 +44,8 @@ def main() -> None:
             pb, pv = PAPER[(name, scale)]
             print(
                 f"{name:<6} {scale:>2}  {bic.psnr:8.3f} {pb:6.2f} {bic.psnr - pb:+6.3f}   "
-                f"{vdsr.psnr:6.3f} {pv:6.2f} {vdsr.psnr - pv:+6.3f}  {vdsr.ssim:.4f}  {time.perf_counter() - started:5.1f}",
+                f"{vdsr.psnr:6.3f} {pv:6.2f} {vdsr.psnr - pv:+6.3f}  {vdsr.ssim:.4f}  "
+                f"{time.perf_counter() - started:5.1f}",
                 flush=True,
             )
 

@@ -1,6 +1,6 @@
 """Upscale every image in a folder with a trained model (or a registered baseline).
 
-    python examples/upscale_folder.py IN_DIR OUT_DIR --model best.safetensors --scale 2 [--bf16]
+python examples/upscale_folder.py IN_DIR OUT_DIR --model best.safetensors --scale 2 [--bf16]
 """
 
 from __future__ import annotations
@@ -26,7 +26,9 @@ def main() -> None:
 
     net = resolve_model(args.model, scale=args.scale)
     for path in list_images(args.input):
-        sr = srlib.upscale(read_image(path, channels="keep"), net, dtype=torch.bfloat16 if args.bf16 else None)
+        sr = srlib.upscale(
+            read_image(path, channels="keep"), net, dtype=torch.bfloat16 if args.bf16 else None
+        )
         print(write_image(args.output / f"{path.stem}.png", sr))
 
 

@@ -82,7 +82,11 @@ def test_bad_input_is_named(name: str) -> None:
 def test_main_layers_run_in_bf16_under_autocast(name: str) -> None:
     """No silent fp32 fallback: every conv/linear layer computes in bf16 under CPU autocast."""
     net = _build(name).eval().to(memory_format=torch.channels_last)
-    layers = [m for m in net.modules() if isinstance(m, (torch.nn.Conv2d, torch.nn.ConvTranspose2d, torch.nn.Linear))]
+    layers = [
+        m
+        for m in net.modules()
+        if isinstance(m, (torch.nn.Conv2d, torch.nn.ConvTranspose2d, torch.nn.Linear))
+    ]
     if not layers:
         pytest.skip(f"{name} has no conv or linear layers")
     dtypes: list[torch.dtype] = []
