@@ -199,6 +199,29 @@ def load_weights(
     entry = get_model_entry(registered_name(model))
     if entry.checkpoint_filter_fn is not None:
         state = entry.checkpoint_filter_fn(state, model)
+    return load_checked(
+        model,
+        state,
+        source=source,
+        what=f"model {entry.name!r} ({type(model).__name__})",
+        hint="Check the architecture and its arguments (scale, depth, channels) against the file.",
+        strict=strict,
+    )
+
+
+def load_checked(
+    model: nn.Module,
+    state: Mapping[str, torch.Tensor],
+    *,
+    source: str,
+    what: str,
+    hint: str,
+    strict: bool = True,
+) -> nn.Module:
+    """``model.load_state_dict`` that names every missing/unexpected key and shape mismatch.
+
+    Shape mismatches always raise; missing/unexpected keys raise when ``strict``.
+    """
     own = model.state_dict()
     missing = [k for k in own if k not in state]
     unexpected = [k for k in state if k not in own]
@@ -208,18 +231,16 @@ def load_weights(
         if k in state and state[k].shape != own[k].shape
     ]
     if mismatched or (strict and (missing or unexpected)):
-        lines = [f"Weights from {source} do not fit model {entry.name!r} ({type(model).__name__}):"]
+        lines = [f"Weights from {source} do not fit {what}:"]
         for label, items in (("missing keys", missing), ("unexpected keys", unexpected)):
             if items:
-                lines.append(
-                    f"  {label} ({len(items)}): {', '.join(items[:12])}{' ...' if len(items) > 12 else ''}"
-                )
+                more = " ..." if len(items) > 12 else ""
+                lines.append(f"  {label} ({len(items)}): {', '.join(items[:12])}{more}")
         if mismatched:
             lines.append(f"  shape mismatches ({len(mismatched)}): {'; '.join(mismatched[:8])}")
-        lines.append("  Check the architecture and its arguments (scale, depth, channels) against the file.")
+        lines.append(f"  {hint}")
         raise ValueError("\n".join(lines))
-    fitting = {k: v for k, v in state.items() if k in own}
-    model.load_state_dict(fitting, strict=strict)
+    model.load_state_dict({k: v for k, v in state.items() if k in own}, strict=strict)
     return model
 
 

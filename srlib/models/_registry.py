@@ -18,7 +18,7 @@ import fnmatch
 import functools
 import inspect
 import typing
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -54,8 +54,7 @@ class ModelEntry:
 
     def valid_kwargs(self) -> list[str]:
         """Keyword arguments accepted by the model class (``scale`` included)."""
-        params = inspect.signature(self.cls.__init__).parameters
-        return sorted(n for n, p in params.items() if n != "self" and p.kind is p.KEYWORD_ONLY)
+        return keyword_only_args(self.cls)
 
 
 @dataclass(frozen=True)
@@ -107,22 +106,8 @@ def register_model(
     """
 
     def wrap(func: Callable[..., nn.Module]) -> Callable[..., nn.Module]:
-        hints = typing.get_type_hints(func, globalns=func.__globals__)
-        cls = hints.get("return")
-        if not (inspect.isclass(cls) and issubclass(cls, nn.Module)):
-            raise TypeError(
-                f"entrypoint {func.__name__} needs a return annotation naming its nn.Module class"
-            )
-        if func.__name__ in _REGISTRY:
-            raise ValueError(f"model {func.__name__!r} is registered twice")
-        _capture_config(cls)
+        cls, defaults, description = inspect_entrypoint(func, _REGISTRY, "model")
         scale_tuple = tuple(sorted(int(s) for s in scales))
-        defaults = {
-            n: p.default
-            for n, p in inspect.signature(func).parameters.items()
-            if p.default is not inspect.Parameter.empty
-        }
-        doc = (func.__doc__ or "").strip().splitlines()
         _REGISTRY[func.__name__] = ModelEntry(
             name=func.__name__,
             fn=func,
@@ -130,7 +115,7 @@ def register_model(
             scales=scale_tuple,
             default_scale=default_scale or defaults.get("scale", scale_tuple[-1]),
             paper=paper,
-            description=doc[0] if doc else "",
+            description=description,
             defaults=defaults,
             size_multiple=size_multiple,
             supports_tiling=supports_tiling,
@@ -165,6 +150,58 @@ def _capture_config(cls: type[nn.Module]) -> None:
     cls.__init__ = __init__  # type: ignore[method-assign]
 
 
+def inspect_entrypoint(
+    func: Callable[..., nn.Module], registry: Mapping[str, Any], kind: str
+) -> tuple[type[nn.Module], dict[str, Any], str]:
+    """Class (the return annotation), keyword defaults and first doc line of an entrypoint.
+
+    Also prepares the class to record its config (see :func:`_capture_config`).
+    """
+    cls = typing.get_type_hints(func, globalns=func.__globals__).get("return")
+    if not (inspect.isclass(cls) and issubclass(cls, nn.Module)):
+        raise TypeError(f"entrypoint {func.__name__} needs a return annotation naming its nn.Module class")
+    if func.__name__ in registry:
+        raise ValueError(f"{kind} {func.__name__!r} is registered twice")
+    _capture_config(cls)
+    defaults = {
+        n: p.default
+        for n, p in inspect.signature(func).parameters.items()
+        if p.default is not inspect.Parameter.empty
+    }
+    doc = (func.__doc__ or "").strip().splitlines()
+    return cls, defaults, doc[0] if doc else ""
+
+
+def keyword_only_args(cls: type[nn.Module]) -> list[str]:
+    """The keyword-only ``__init__`` arguments of a class, sorted."""
+    params = inspect.signature(cls.__init__).parameters
+    return sorted(n for n, p in params.items() if n != "self" and p.kind is p.KEYWORD_ONLY)
+
+
+def unknown_name_error(kind: str, name: str, known: Iterable[str], lister: str) -> ValueError:
+    """``ValueError`` for an unknown registry name, with the closest known names."""
+    known = list(known)
+    close = difflib.get_close_matches(name, known, n=3, cutoff=0.5)
+    hint = f" Did you mean {', '.join(repr(c) for c in close)}?" if close else ""
+    return ValueError(f"Unknown {kind} {name!r}.{hint} {lister} shows all {len(known)} registered {kind}s.")
+
+
+def check_kwargs(kind: str, name: str, cls: type[nn.Module], kwargs: Mapping[str, Any]) -> None:
+    """Raise if ``kwargs`` has keywords ``cls`` does not accept, listing the valid ones."""
+    valid = keyword_only_args(cls)
+    unknown = sorted(set(kwargs) - set(valid))
+    if unknown:
+        raise ValueError(
+            f"{kind.capitalize()} {name!r} got unknown argument(s) {unknown}. Valid arguments: {valid}."
+        )
+
+
+def match_names(names: Iterable[str], filter: str) -> list[str]:
+    """Names matching a shell-style pattern (a plain word matches as a substring), sorted."""
+    pattern = filter if any(ch in filter for ch in "*?[") else f"*{filter}*"
+    return sorted(n for n in names if fnmatch.fnmatchcase(n, pattern))
+
+
 def _ensure_zoo_imported() -> None:
     # Importing the package registers every model file's entrypoints.
     import srlib.models  # noqa: F401
@@ -182,11 +219,7 @@ def get_model_entry(name: str) -> ModelEntry:
             f"{name!r} is a discriminator, not an SR model: build it with "
             f"srlib.models.create_discriminator({name!r})."
         )
-    close = difflib.get_close_matches(name, list(_REGISTRY), n=3, cutoff=0.5)
-    hint = f" Did you mean {', '.join(repr(c) for c in close)}?" if close else ""
-    raise ValueError(
-        f"Unknown model {name!r}.{hint} srlib.list_models() shows all {len(_REGISTRY)} registered models."
-    )
+    raise unknown_name_error("model", name, _REGISTRY, "srlib.list_models()")
 
 
 def list_models(filter: str = "", scale: int | None = None) -> list[str]:
@@ -201,11 +234,10 @@ def list_models(filter: str = "", scale: int | None = None) -> list[str]:
         True
     """
     _ensure_zoo_imported()
-    pattern = filter if any(ch in filter for ch in "*?[") else f"*{filter}*"
-    names = [n for n in _REGISTRY if fnmatch.fnmatchcase(n, pattern)]
+    names = match_names(_REGISTRY, filter)
     if scale is not None:
         names = [n for n in names if int(scale) in _REGISTRY[n].scales]
-    return sorted(names)
+    return names
 
 
 def create_model(name: str, **kwargs: Any) -> nn.Module:
@@ -225,10 +257,7 @@ def create_model(name: str, **kwargs: Any) -> nn.Module:
         (1, 3, 16, 16)
     """
     entry = get_model_entry(name)
-    valid = entry.valid_kwargs()
-    unknown = sorted(set(kwargs) - set(valid))
-    if unknown:
-        raise ValueError(f"Model {name!r} got unknown argument(s) {unknown}. Valid arguments: {valid}.")
+    check_kwargs("model", name, entry.cls, kwargs)
     scale = int(kwargs.get("scale", entry.default_scale))
     if scale not in entry.scales:
         raise ValueError(

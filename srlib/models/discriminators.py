@@ -35,11 +35,7 @@ The registry mirrors :func:`srlib.create_model`: :func:`register_discriminator`,
 
 from __future__ import annotations
 
-import difflib
-import fnmatch
-import inspect
 import os
-import typing
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -48,8 +44,13 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from srlib.models._checkpoint import load_state_dict
-from srlib.models._registry import _capture_config
+from srlib.models._checkpoint import load_checked, load_state_dict
+from srlib.models._registry import (
+    check_kwargs,
+    inspect_entrypoint,
+    match_names,
+    unknown_name_error,
+)
 
 __all__ = [
     "DiscriminatorEntry",
@@ -77,11 +78,6 @@ class DiscriminatorEntry:
     description: str = ""
     defaults: dict[str, Any] = field(default_factory=dict)
 
-    def valid_kwargs(self) -> list[str]:
-        """Keyword arguments accepted by the discriminator class."""
-        params = inspect.signature(self.cls.__init__).parameters
-        return sorted(n for n, p in params.items() if n != "self" and p.kind is p.KEYWORD_ONLY)
-
 
 _DISCRIMINATORS: dict[str, DiscriminatorEntry] = {}
 
@@ -95,28 +91,9 @@ def register_discriminator(fn: Callable[..., nn.Module] | None = None, *, paper:
     """
 
     def wrap(func: Callable[..., nn.Module]) -> Callable[..., nn.Module]:
-        hints = typing.get_type_hints(func, globalns=func.__globals__)
-        cls = hints.get("return")
-        if not (inspect.isclass(cls) and issubclass(cls, nn.Module)):
-            raise TypeError(
-                f"entrypoint {func.__name__} needs a return annotation naming its nn.Module class"
-            )
-        if func.__name__ in _DISCRIMINATORS:
-            raise ValueError(f"discriminator {func.__name__!r} is registered twice")
-        _capture_config(cls)
-        defaults = {
-            n: p.default
-            for n, p in inspect.signature(func).parameters.items()
-            if p.default is not inspect.Parameter.empty
-        }
-        doc = (func.__doc__ or "").strip().splitlines()
+        cls, defaults, description = inspect_entrypoint(func, _DISCRIMINATORS, "discriminator")
         _DISCRIMINATORS[func.__name__] = DiscriminatorEntry(
-            name=func.__name__,
-            fn=func,
-            cls=cls,
-            paper=paper,
-            description=doc[0] if doc else "",
-            defaults=defaults,
+            name=func.__name__, fn=func, cls=cls, paper=paper, description=description, defaults=defaults
         )
         return func
 
@@ -127,12 +104,7 @@ def get_discriminator_entry(name: str) -> DiscriminatorEntry:
     """Return the entry for ``name``; an unknown name raises with the closest matches."""
     if name in _DISCRIMINATORS:
         return _DISCRIMINATORS[name]
-    close = difflib.get_close_matches(name, list(_DISCRIMINATORS), n=3, cutoff=0.5)
-    hint = f" Did you mean {', '.join(repr(c) for c in close)}?" if close else ""
-    raise ValueError(
-        f"Unknown discriminator {name!r}.{hint} srlib.list_discriminators() shows all "
-        f"{len(_DISCRIMINATORS)} registered discriminators: {sorted(_DISCRIMINATORS)}."
-    )
+    raise unknown_name_error("discriminator", name, _DISCRIMINATORS, "srlib.models.list_discriminators()")
 
 
 def list_discriminators(filter: str = "") -> list[str]:
@@ -145,8 +117,7 @@ def list_discriminators(filter: str = "") -> list[str]:
         >>> list_discriminators("unet")
         ['unet_discriminator']
     """
-    pattern = filter if any(ch in filter for ch in "*?[") else f"*{filter}*"
-    return sorted(n for n in _DISCRIMINATORS if fnmatch.fnmatchcase(n, pattern))
+    return match_names(_DISCRIMINATORS, filter)
 
 
 def create_discriminator(name: str, **kwargs: Any) -> nn.Module:
@@ -165,12 +136,7 @@ def create_discriminator(name: str, **kwargs: Any) -> nn.Module:
         (2, 1, 16, 16)
     """
     entry = get_discriminator_entry(name)
-    valid = entry.valid_kwargs()
-    unknown = sorted(set(kwargs) - set(valid))
-    if unknown:
-        raise ValueError(
-            f"Discriminator {name!r} got unknown argument(s) {unknown}. Valid arguments: {valid}."
-        )
+    check_kwargs("discriminator", name, entry.cls, kwargs)
     model = entry.fn(**{**entry.defaults, **kwargs})
     model.srlib_arch = name  # type: ignore[assignment]
     return model
@@ -186,29 +152,14 @@ def load_discriminator_weights(
         ValueError: naming missing keys, unexpected keys and shape mismatches.
     """
     state = dict(weights) if isinstance(weights, Mapping) else load_state_dict(weights)
-    source = "state dict" if isinstance(weights, Mapping) else str(weights)
-    own = model.state_dict()
-    missing = [k for k in own if k not in state]
-    unexpected = [k for k in state if k not in own]
-    mismatched = [
-        f"{k}: file {tuple(state[k].shape)} vs model {tuple(own[k].shape)}"
-        for k in own
-        if k in state and state[k].shape != own[k].shape
-    ]
-    if mismatched or (strict and (missing or unexpected)):
-        lines = [f"Weights from {source} do not fit discriminator {type(model).__name__}:"]
-        for label, items in (("missing keys", missing), ("unexpected keys", unexpected)):
-            if items:
-                more = " ..." if len(items) > 12 else ""
-                lines.append(f"  {label} ({len(items)}): {', '.join(items[:12])}{more}")
-        if mismatched:
-            lines.append(f"  shape mismatches ({len(mismatched)}): {'; '.join(mismatched[:8])}")
-        lines.append(
-            "  Check the discriminator name and its arguments (num_feat, input_size) against the file."
-        )
-        raise ValueError("\n".join(lines))
-    model.load_state_dict({k: v for k, v in state.items() if k in own}, strict=strict)
-    return model
+    return load_checked(
+        model,
+        state,
+        source="state dict" if isinstance(weights, Mapping) else str(weights),
+        what=f"discriminator {type(model).__name__}",
+        hint="Check the discriminator name and its arguments (num_feat, input_size) against the file.",
+        strict=strict,
+    )
 
 
 def _check_input(x: Tensor, name: str, in_chans: int) -> None:
