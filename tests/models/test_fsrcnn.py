@@ -11,28 +11,12 @@ from torch import nn
 from srlib.models import create_model, load_model, load_state_dict, load_weights, model_info
 from srlib.models.fsrcnn import FSRCNN
 from srlib.ops import imresize, rgb_to_ycbcr
+from tests.models.conftest import README_BICUBIC, need
+from tests.models.conftest import WEIGHTS as SHARED_WEIGHTS
 
-SHARED = Path(__file__).resolve().parents[2].parent / "shared"
-WEIGHTS = SHARED / "weights" / "fsrcnn_x4.safetensors"
-SET5 = SHARED / "data" / "Set5"
-# The weights README's sanity figures are on these 4 Set5 images (``baby`` was absent from its source).
-README_IMAGES = ("bird", "butterfly", "head", "woman")
-README_BICUBIC, README_FSRCNN = 27.58, 29.88
+SEED_FILE = SHARED_WEIGHTS / "fsrcnn_x4.safetensors"
 
-
-def _need(path: Path) -> Path:
-    if not path.exists():
-        pytest.skip(f"{path} is absent (the shared seed weights/data live next to the repository)")
-    return path
-
-
-@pytest.fixture(scope="module")
-def set5_subset(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    _need(SET5)
-    folder = tmp_path_factory.mktemp("set5_readme")
-    for name in README_IMAGES:
-        (folder / f"{name}.png").symlink_to(SET5 / f"{name}.png")
-    return folder
+README_FSRCNN = 29.88
 
 
 def _yjn870_layout(num_channels: int, d: int = 56, s: int = 12, m: int = 4) -> dict[str, tuple[int, ...]]:
@@ -91,18 +75,18 @@ def test_bad_arguments_fail_clearly() -> None:
 
 
 def test_seed_file_loads_strictly_by_detection() -> None:
-    net = load_model(_need(WEIGHTS))
+    net = load_model(need(SEED_FILE))
     assert isinstance(net, FSRCNN) and net.srlib_arch == "fsrcnn"
     assert (net.scale, net.in_chans) == (4, 1)
-    file_state = load_state_dict(WEIGHTS)
+    file_state = load_state_dict(SEED_FILE)
     own = net.state_dict()
     assert set(own) == set(file_state)
     assert all(torch.equal(own[k], file_state[k]) for k in own)
 
 
 def test_seed_file_loads_into_created_model() -> None:
-    net = load_weights(create_model("fsrcnn", scale=4), _need(WEIGHTS))
-    assert torch.equal(net.last_part.bias, load_state_dict(WEIGHTS)["last_part.bias"])
+    net = load_weights(create_model("fsrcnn", scale=4), need(SEED_FILE))
+    assert torch.equal(net.last_part.bias, load_state_dict(SEED_FILE)["last_part.bias"])
 
 
 def test_upstream_layout_round_trip(tmp_path: Path) -> None:
@@ -130,7 +114,7 @@ def test_seed_file_beats_bicubic_on_set5(set5_subset: Path) -> None:
 
     bicubic = evaluate_folder(create_model("bicubic", scale=4), set5_subset, 4).psnr
     # bf16 autocast is faster than fp32 here (the transposed conv) and within 0.02 dB of it.
-    score = evaluate_folder(load_model(_need(WEIGHTS)), set5_subset, 4, amp=True).psnr
+    score = evaluate_folder(load_model(need(SEED_FILE)), set5_subset, 4, amp=True).psnr
     assert bicubic == pytest.approx(README_BICUBIC, abs=0.05)
     assert score > bicubic + 1.5
     assert score == pytest.approx(README_FSRCNN, abs=0.1)

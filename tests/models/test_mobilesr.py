@@ -11,43 +11,12 @@ from torch import nn
 import srlib
 from srlib.models import create_model, load_model, load_weights, model_info
 from srlib.models.mobilesr import MobileSR
+from tests.models.conftest import README_BICUBIC, need
+from tests.models.conftest import WEIGHTS as SHARED_WEIGHTS
 
-SHARED = Path(__file__).resolve().parents[2].parent / "shared"
-WEIGHTS = SHARED / "weights" / "mobile_sr.safetensors"
-SET5 = SHARED / "data" / "Set5"
-# The weights README's sanity figures are on these 4 Set5 images (``baby`` was absent from its source).
-README_IMAGES = ("bird", "butterfly", "head", "woman")
-README_BICUBIC, README_MOBILESR = 27.58, 26.41
+SEED_FILE = SHARED_WEIGHTS / "mobile_sr.safetensors"
 
-
-def _need(path: Path) -> Path:
-    if not path.exists():
-        pytest.skip(f"{path} is absent (the shared seed weights/data live next to the repository)")
-    return path
-
-
-@pytest.fixture(scope="module")
-def set5_subset(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    _need(SET5)
-    folder = tmp_path_factory.mktemp("set5_readme")
-    for name in README_IMAGES:
-        (folder / f"{name}.png").symlink_to(SET5 / f"{name}.png")
-    return folder
-
-
-@pytest.fixture(scope="module")
-def one_image(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    _need(SET5)
-    folder = tmp_path_factory.mktemp("set5_bird")
-    (folder / "bird.png").symlink_to(SET5 / "bird.png")
-    return folder
-
-
-@pytest.fixture(scope="module")
-def bicubic_psnr(set5_subset: Path) -> float:
-    from srlib.evaluate import evaluate_folder
-
-    return evaluate_folder(create_model("bicubic", scale=4), set5_subset, 4).psnr
+README_MOBILESR = 26.41
 
 
 def _params(model: nn.Module) -> int:
@@ -92,17 +61,17 @@ def test_bad_arguments_fail_clearly() -> None:
 
 
 def test_published_weights_load_strictly_by_detection() -> None:
-    net = load_model(_need(WEIGHTS))
+    net = load_model(need(SEED_FILE))
     assert isinstance(net, MobileSR) and not net.training
     assert net.srlib_arch == "mobilesr" and net.scale == 4
-    file_state = srlib.models.load_state_dict(WEIGHTS)
+    file_state = srlib.models.load_state_dict(SEED_FILE)
     own = net.state_dict()
     assert set(own) == set(file_state)
     assert all(torch.equal(own[k], file_state[k]) for k in own)
 
 
 def test_published_weights_load_into_created_model() -> None:
-    net = load_weights(create_model("mobilesr"), _need(WEIGHTS))
+    net = load_weights(create_model("mobilesr"), need(SEED_FILE))
     assert net.prelu1.weight.item() == pytest.approx(0.842, abs=1e-3)  # README: prelu1 slope 0.842
 
 
@@ -136,7 +105,7 @@ def test_published_weights_near_readme_figure(set5_subset: Path, bicubic_psnr: f
     "beats bicubic" check that the figure matches the README's independent re-implementation."""
     from srlib.evaluate import evaluate_folder
 
-    score = evaluate_folder(load_model(_need(WEIGHTS)), set5_subset, 4).psnr
+    score = evaluate_folder(load_model(need(SEED_FILE)), set5_subset, 4).psnr
     assert bicubic_psnr == pytest.approx(README_BICUBIC, abs=0.05)
     assert score == pytest.approx(README_MOBILESR, abs=0.1)
     assert bicubic_psnr - 1.5 < score < bicubic_psnr
@@ -146,7 +115,7 @@ def test_wrong_input_range_is_far_worse(one_image: Path) -> None:
     """Feeding [-1, 1] where the published network reads [0, 1] collapses the score."""
     from srlib.evaluate import evaluate_folder
 
-    net = load_model(_need(WEIGHTS))
+    net = load_model(need(SEED_FILE))
 
     class WrongRange(nn.Module):
         def __init__(self, inner: nn.Module) -> None:

@@ -11,49 +11,14 @@ from torch import nn
 import srlib
 from srlib.models import create_model, load_model, load_state_dict, load_weights, model_info
 from srlib.models.srresnet import MiniSRResNet, prelu_keys
+from tests.models.conftest import README_BICUBIC, WEIGHTS, need
 
-SHARED = Path(__file__).resolve().parents[2].parent / "shared"
-WEIGHTS = SHARED / "weights"
-SET5 = SHARED / "data" / "Set5"
-# The weights README's sanity figures are on these 4 Set5 images (``baby`` was absent from its source).
-README_IMAGES = ("bird", "butterfly", "head", "woman")
-README_BICUBIC = 27.58
 # file, expected detected name, README Set5 x4 Y-PSNR (4 images, crop 4), number of aliased PReLU keys
 SEED_FILES = [
     ("miniSRResNET.safetensors", "minisrresnet", 31.25, 11),
     ("miniSRGAN.safetensors", "minisrresnet", 29.72, 11),
     ("tinySRGAN.safetensors", "tinysrgan", 29.90, 9),
 ]
-
-
-def _need(path: Path) -> Path:
-    if not path.exists():
-        pytest.skip(f"{path} is absent (the shared seed weights/data live next to the repository)")
-    return path
-
-
-@pytest.fixture(scope="module")
-def set5_subset(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    _need(SET5)
-    folder = tmp_path_factory.mktemp("set5_readme")
-    for name in README_IMAGES:
-        (folder / f"{name}.png").symlink_to(SET5 / f"{name}.png")
-    return folder
-
-
-@pytest.fixture(scope="module")
-def one_image(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    _need(SET5)
-    folder = tmp_path_factory.mktemp("set5_bird")
-    (folder / "bird.png").symlink_to(SET5 / "bird.png")
-    return folder
-
-
-@pytest.fixture(scope="module")
-def bicubic_psnr(set5_subset: Path) -> float:
-    from srlib.evaluate import evaluate_folder
-
-    return evaluate_folder(create_model("bicubic", scale=4), set5_subset, 4).psnr
 
 
 @pytest.mark.parametrize(
@@ -107,7 +72,7 @@ def test_bad_arguments_fail_clearly() -> None:
 def test_seed_file_loads_strictly_by_detection(
     filename: str, arch: str, readme_psnr: float, aliases: int
 ) -> None:
-    path = _need(WEIGHTS / filename)
+    path = need(WEIGHTS / filename)
     net = load_model(path)
     assert isinstance(net, MiniSRResNet) and not net.training
     assert net.srlib_arch == arch and net.shared_prelu is True and net.scale == 4
@@ -120,7 +85,7 @@ def test_seed_file_loads_strictly_by_detection(
 
 @pytest.mark.parametrize("name", ["minisrresnet", "minisrgan"])
 def test_seed_files_load_into_created_models(name: str) -> None:
-    path = _need(WEIGHTS / "miniSRGAN.safetensors")
+    path = need(WEIGHTS / "miniSRGAN.safetensors")
     shared = load_weights(create_model(name, shared_prelu=True), path).eval()
     per_layer = load_weights(create_model(name), path).eval()  # same keys; the clones fill each PReLU
     x = torch.rand(1, 3, 12, 12)
@@ -170,7 +135,7 @@ def test_seed_file_beats_bicubic_on_set5(
 ) -> None:
     from srlib.evaluate import evaluate_folder
 
-    net = load_model(_need(WEIGHTS / filename))
+    net = load_model(need(WEIGHTS / filename))
     # bf16 autocast (AMX) is ~2.5x faster than fp32 here and within 0.01 dB of it on these files.
     score = evaluate_folder(net, set5_subset, 4, amp=True).psnr
     assert bicubic_psnr == pytest.approx(README_BICUBIC, abs=0.05)
@@ -182,7 +147,7 @@ def test_input_range_matters(one_image: Path) -> None:
     """Feeding the network [0, 1] where the original reads [-1, 1] collapses the score."""
     from srlib.evaluate import evaluate_folder
 
-    net = load_model(_need(WEIGHTS / "tinySRGAN.safetensors"))
+    net = load_model(need(WEIGHTS / "tinySRGAN.safetensors"))
 
     class WrongRange(nn.Module):
         def __init__(self, inner: nn.Module) -> None:
