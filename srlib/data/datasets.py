@@ -26,11 +26,10 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import torch
-from PIL import Image, UnidentifiedImageError
 from torch import Tensor
 from torch.utils.data import Dataset
 
-from srlib.data.image_io import list_images, read_image, scan_images
+from srlib.data.image_io import format_problems, list_images, read_headers, read_image, scan_images
 from srlib.data.subimages import (
     DEFAULT_MEMORY_BUDGET,
     SubimageStore,
@@ -56,7 +55,6 @@ log = logging.getLogger(__name__)
 
 CACHE_MODES = ("auto", "memory", "subimages")
 _RAND_HIGH = 2**62  # one draw gives the top, left and flips of an item (modulo bias < 1e-15)
-_MAX_LISTED = 100
 
 PathLike = str | os.PathLike
 Folders = PathLike | Sequence[PathLike]
@@ -92,40 +90,10 @@ def _as_folders(folders: Folders) -> list[Path]:
     return [Path(f) for f in folders]
 
 
-def _listing(lines: list[str]) -> str:
-    shown = lines[:_MAX_LISTED]
-    more = f"\n  ... and {len(lines) - _MAX_LISTED} more" if len(lines) > _MAX_LISTED else ""
-    return "\n".join(shown) + more
-
-
-def _read_headers(paths: Sequence[Path]) -> tuple[dict[Path, tuple[int, int]], list[str]]:
-    """``path -> (width, height)`` from each header, plus a line for every bad file.
-
-    Reads headers only; a PNG is also checked for its final ``IEND`` chunk (a cheap read of the file's
-    tail), which finds truncated PNG files here rather than when they are decoded. Other formats'
-    truncation is found by the decoding step (still at setup).
-    """
-    sizes, problems = {}, []
-    for path in paths:
-        try:
-            with Image.open(path) as img:
-                size, fmt = (img.width, img.height), img.format
-        except (UnidentifiedImageError, OSError, ValueError) as err:
-            problems.append(f"  {path}: not a readable image ({err})")
-            continue
-        if fmt == "PNG" and not _png_complete(path):
-            problems.append(f"  {path}: truncated PNG (no IEND chunk at the end of the file)")
-            continue
-        sizes[path] = size
-    return sizes, problems
-
-
-def _png_complete(path: Path) -> bool:
-    with open(path, "rb") as fh:
-        fh.seek(0, os.SEEK_END)
-        n = fh.tell()
-        fh.seek(max(0, n - 4096))
-        return b"IEND" in fh.read()
+def _read_sizes(paths: Sequence[Path]) -> tuple[dict[Path, tuple[int, int]], list[str]]:
+    """``path -> (width, height)`` of the readable files, plus a line for every bad one."""
+    headers, problems = read_headers(paths)
+    return {h.path: (h.width, h.height) for h in headers}, problems
 
 
 def _check_cache_args(cache: str, patch_size: int, subimage_size: int | None) -> None:
@@ -268,7 +236,7 @@ class HRPatchDataset(Dataset):
         _check_cache_args(cache, patch_size, subimage_size)
         folders = _as_folders(folder)
         paths = [p for f in folders for p in list_images(f)]
-        sizes, problems = _read_headers(paths)
+        sizes, problems = _read_sizes(paths)
         small = [p for p in paths if p in sizes and min(sizes[p]) < patch_size]
         if not skip_small:
             problems += [
@@ -277,7 +245,7 @@ class HRPatchDataset(Dataset):
         if problems:
             raise ValueError(
                 f"{len(problems)} problem file(s) found while scanning the images:\n"
-                + _listing(problems)
+                + format_problems(problems)
                 + "\nRemove or re-export these files (or lower the patch size, or pass skip_small=True to "
                 "leave out small images) and run again."
             )
@@ -395,7 +363,9 @@ def match_pairs(
             )
     lr_unmatched = [p for p in lr_files if p not in used]
     if problems:
-        raise ValueError(f"Ambiguous LR/HR matches between {lr_dir} and {hr_dir}:\n" + _listing(problems))
+        raise ValueError(
+            f"Ambiguous LR/HR matches between {lr_dir} and {hr_dir}:\n" + format_problems(problems)
+        )
     expected = " or ".join(f"'{{stem}}{s}'" for s in suffixes)
     if hr_unmatched or lr_unmatched:
         lines = []
@@ -403,10 +373,10 @@ def match_pairs(
             lines.append(
                 f"  {len(hr_unmatched)} HR file(s) in {hr_dir} have no LR file ({expected} in {lr_dir}):"
             )
-            lines.append(_listing([f"    {p.name}" for p in hr_unmatched]))
+            lines.append(format_problems([f"    {p.name}" for p in hr_unmatched]))
         if lr_unmatched:
             lines.append(f"  {len(lr_unmatched)} LR file(s) in {lr_dir} match no HR file in {hr_dir}:")
-            lines.append(_listing([f"    {p.name}" for p in lr_unmatched]))
+            lines.append(format_problems([f"    {p.name}" for p in lr_unmatched]))
         report = "\n".join(lines)
         if strict or not pairs:
             raise ValueError(
@@ -439,7 +409,7 @@ def _scan_pairs(
 
     Returns the pairs kept and the decoded bytes they need.
     """
-    sizes, problems = _read_headers([p for pair in pairs for p in pair])
+    sizes, problems = _read_sizes([p for pair in pairs for p in pair])
     kept, small, needed = [], [], 0
     q = patch_size // scale
     for lr, hr in pairs:
@@ -465,11 +435,11 @@ def _scan_pairs(
     if problems:
         raise ValueError(
             f"{len(problems)} problem(s) found while scanning the LR/HR pairs:\n"
-            + _listing(problems)
+            + format_problems(problems)
             + "\nRemove or re-export these files (or lower the patch size) and run again."
         )
     if small:
-        log.warning("Leaving out %d pair(s) smaller than the patch:\n%s", len(small), _listing(small))
+        log.warning("Leaving out %d pair(s) smaller than the patch:\n%s", len(small), format_problems(small))
     if not kept:
         raise ValueError(f"Every LR/HR pair is smaller than the {patch_size}px patch; lower patch_size.")
     return kept, needed

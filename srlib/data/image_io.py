@@ -23,7 +23,9 @@ from torch import Tensor
 __all__ = [
     "IMAGE_EXTENSIONS",
     "ImageHeader",
+    "format_problems",
     "list_images",
+    "read_headers",
     "read_image",
     "scan_images",
     "write_image",
@@ -63,6 +65,41 @@ def list_images(folder: str | os.PathLike) -> list[Path]:
     return paths
 
 
+def read_headers(paths: Iterable[Path]) -> tuple[list[ImageHeader], list[str]]:
+    """Headers of the readable files, and one problem line for every bad file.
+
+    Reads headers only; a PNG is also checked for its final ``IEND`` chunk (a cheap read of the
+    file's tail), so truncated PNGs are found here rather than when they are decoded.
+    """
+    headers, problems = [], []
+    for path in paths:
+        try:
+            with Image.open(path) as img:
+                header = ImageHeader(Path(path), img.width, img.height, img.mode)
+                fmt = img.format
+        except (UnidentifiedImageError, OSError, ValueError) as err:
+            problems.append(f"  {path}: not a readable image ({err})")
+            continue
+        if fmt == "PNG" and not _png_complete(Path(path)):
+            problems.append(f"  {path}: truncated PNG (no IEND chunk at the end of the file)")
+            continue
+        headers.append(header)
+    return headers, problems
+
+
+def _png_complete(path: Path) -> bool:
+    with path.open("rb") as fh:
+        fh.seek(0, os.SEEK_END)
+        fh.seek(max(0, fh.tell() - 4096))
+        return b"IEND" in fh.read()
+
+
+def format_problems(lines: list[str], limit: int = 100) -> str:
+    """At most ``limit`` problem lines, then a count of the rest."""
+    more = f"\n  ... and {len(lines) - limit} more" if len(lines) > limit else ""
+    return "\n".join(lines[:limit]) + more
+
+
 def scan_images(paths: Iterable[Path], *, min_size: int = 0) -> list[ImageHeader]:
     """Read every file's header (fast, no decoding) and report all bad files in one error.
 
@@ -71,22 +108,18 @@ def scan_images(paths: Iterable[Path], *, min_size: int = 0) -> list[ImageHeader
         min_size: smallest allowed side in pixels (e.g. the HR patch size).
 
     Raises:
-        ValueError: listing each unreadable file and each image smaller than ``min_size``.
+        ValueError: listing each unreadable or truncated file and each image smaller than ``min_size``.
     """
-    headers, problems = [], []
-    for path in paths:
-        try:
-            with Image.open(path) as img:
-                headers.append(ImageHeader(Path(path), img.width, img.height, img.mode))
-        except (UnidentifiedImageError, OSError, ValueError) as err:
-            problems.append(f"  {path}: not a readable image ({err})")
-            continue
-        if min(img.width, img.height) < min_size:
-            problems.append(f"  {path}: {img.width}x{img.height} is smaller than the {min_size}px patch")
+    headers, problems = read_headers(paths)
+    problems += [
+        f"  {h.path}: {h.width}x{h.height} is smaller than the {min_size}px patch"
+        for h in headers
+        if min(h.width, h.height) < min_size
+    ]
     if problems:
         raise ValueError(
             f"{len(problems)} problem file(s) found while scanning the images:\n"
-            + "\n".join(problems)
+            + format_problems(problems)
             + "\nRemove or re-export these files (or lower the patch size) and run again."
         )
     return headers

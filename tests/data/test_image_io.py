@@ -68,3 +68,12 @@ def test_write_image_round_trip_atomic(tmp_path) -> None:
     assert [p.name for p in tmp_path.iterdir()] == ["out.png"]
     write_image(tmp_path / "f.png", x.float() / 255)
     assert torch.equal(read_image(tmp_path / "f.png"), x)
+
+
+def test_scan_finds_truncated_png_by_its_missing_end_chunk(tmp_path) -> None:
+    rng = np.random.default_rng(1)
+    good = _save(tmp_path / "noise.png", rng.integers(0, 256, (64, 64, 3), dtype=np.uint8))
+    data = good.read_bytes()
+    (tmp_path / "noise.png").write_bytes(data[: len(data) - 200])
+    with pytest.raises(ValueError, match=r"noise\.png: truncated PNG"):
+        scan_images(list_images(tmp_path))
