@@ -10,6 +10,7 @@ skip both. The training module never knows which happened.
 from __future__ import annotations
 
 import logging
+import numbers
 import os
 from pathlib import Path
 
@@ -24,7 +25,9 @@ from srlib.data.datasets import (
     HRPatchDataset,
     PairedImageDataset,
     PairedPatchDataset,
+    match_pairs,
 )
+from srlib.data.image_io import list_images
 from srlib.data.subimages import DEFAULT_MEMORY_BUDGET, parse_bytes
 from srlib.degrade.bicubic import BicubicDegradation
 from srlib.metrics.protocol import make_lr
@@ -127,17 +130,25 @@ class SRDataModule(L.LightningDataModule):
         """Turn a uint8 batch into float ``lr``/``hr`` in [0, 1] on the batch's device."""
         hr: Tensor = batch["hr"]
         training = self.trainer is not None and self.trainer.training
+        hr_gan = None
         if "lr" in batch:
             lr, hr_f = to_float(batch["lr"]), to_float(hr)
         elif training:
             # A degradation with buffers (kernels) follows the batch to its device; a no-op otherwise.
             self.degradation.to(hr.device)
-            lr, hr_f = self.degradation(to_float(hr))
+            original = to_float(hr)
+            lr, hr_f = self.degradation(original)
+            # A degradation that sharpens the target (Real-ESRGAN's USM) returns the sharpened HR; the
+            # discriminator of a GAN still sees the original, as in Real-ESRGAN.
+            hr_gan = original if hr_f is not original else None
         else:
             lr, hr_f = to_float(make_lr(hr, self.scale)), to_float(hr)
         if lr.shape[1] == 1:
             lr = lr.repeat(1, 3, 1, 1)
-        return {"lr": lr, "hr": hr_f, "name": batch.get("name")}
+        out = {"lr": lr, "hr": hr_f, "name": batch.get("name")}
+        if hr_gan is not None:
+            out["hr_gan"] = hr_gan
+        return out
 
 
 def to_float(x: Tensor) -> Tensor:
@@ -240,6 +251,10 @@ class _ImageDataModule(SRDataModule):
             return Path(self.data_dir).expanduser() / "subimages"
         return None  # default_cache_dir()
 
+    def train_files(self) -> list[Path] | None:
+        """The HR files to train on when not every file of :meth:`train_folders` (``None``: all)."""
+        return None
+
     def _train_dataset(self, decode: bool) -> Dataset | None:
         hr, lr = self.train_folders(download=False)
         common = {
@@ -254,6 +269,9 @@ class _ImageDataModule(SRDataModule):
             "subimage_step": self.subimage_step,
             "subimage_format": self.subimage_format,
             "decode": decode,
+            # Only these files are decoded or cut into sub-images; the sub-image cache is per source
+            # file, so a cache filled without a holdout serves exactly the remaining files.
+            "files": self.train_files(),
         }
         if lr is not None:
             return PairedPatchDataset.from_folders(
@@ -288,6 +306,43 @@ class _ImageDataModule(SRDataModule):
         return BenchmarkDataset.from_folder(folder, scale=self.scale)
 
 
+def _check_holdout(holdout: int | float) -> int | float:
+    """``holdout`` as an ``int`` count or a ``float`` fraction in (0, 1) (``0``: none)."""
+    if isinstance(holdout, bool) or not isinstance(holdout, numbers.Real):
+        raise ValueError(
+            f"holdout must be a number of images (an int such as 10) or a fraction in (0, 1) "
+            f"(such as 0.1), got {holdout!r}."
+        )
+    if isinstance(holdout, numbers.Integral):
+        if holdout < 0:
+            raise ValueError(f"holdout={holdout} is negative; pass a number of images >= 0 (0: none).")
+        return int(holdout)
+    holdout = float(holdout)
+    if holdout == 0:
+        return 0
+    if not 0 < holdout < 1:
+        raise ValueError(
+            f"holdout={holdout!r} is not a fraction in (0, 1); pass a fraction such as 0.1, or a number "
+            "of images as an int such as 10 (0: hold out nothing)."
+        )
+    return holdout
+
+
+def _spread_indices(n: int, count: int) -> list[int]:
+    """``count`` indices spread evenly over ``range(n)``: the middle of each of ``count`` equal runs.
+
+    Deterministic (no RNG), so every rank and every run picks the same ones.
+
+    Example:
+        >>> _spread_indices(10, 3)
+        [1, 5, 8]
+    """
+    if not 0 <= count <= n:
+        raise ValueError(f"Cannot pick {count} of {n} indices; pick between 0 and {n}.")
+    # Integer arithmetic: floor((i + 1/2) * n / count); consecutive picks are n/count >= 1 apart.
+    return [(2 * i + 1) * n // (2 * count) for i in range(count)]
+
+
 def _as_list(value) -> list:
     if value is None:
         return []
@@ -312,8 +367,15 @@ class ImageFolderDataModule(_ImageDataModule):
     Args:
         train_dir: HR training folder (or a list of folders, or a catalogue name such as ``"T91"``).
         lr_dir: LR folder(s) matching ``train_dir`` for paired training; ``None`` for HR-only.
-        val_dir: validation HR folder or benchmark name (``"Set5"``); ``None`` for no validation.
+        val_dir: validation HR folder or benchmark name (``"Set5"``); ``None`` for no validation
+            (or for ``holdout``).
         val_lr_dir: LR folder paired with ``val_dir`` (default: LR made by the protocol's bicubic).
+        holdout: without ``val_dir``, validate on part of ``train_dir`` instead: that many images (an
+            ``int``) or that fraction of them (a ``float`` in (0, 1), rounded, at least 1) are left out
+            of training and scored like a ``val_dir`` (whole images; the protocol's bicubic LR, or
+            their ``lr_dir`` files when paired). The held-out files are spread evenly over the sorted
+            file list, the same on every rank and in every run (see :meth:`holdout_files`).
+            ``0``: no holdout.
         lr_suffix: LR stem suffix (``None``: identical names or ``x{scale}``); see
             :func:`~srlib.data.datasets.match_pairs`.
         strict: fail on unmatched files (``False``: warn and train on the matched pairs).
@@ -333,8 +395,14 @@ class ImageFolderDataModule(_ImageDataModule):
     Shape:
         - batch after transfer: ``lr (B, 3, p/scale, p/scale)``, ``hr (B, 3, p, p)`` float in [0, 1].
 
+    Raises:
+        ValueError: no ``train_dir``; ``lr_dir`` folders not one per ``train_dir`` folder; a bad
+            ``holdout``, or one combined with ``val_dir``/``val_lr_dir`` (at construction); a
+            ``holdout`` that leaves no training image (at setup).
+
     Example:
         >>> dm = ImageFolderDataModule(train_dir="photos/hr", lr_dir="photos/lr", scale=4)  # doctest: +SKIP
+        >>> dm = ImageFolderDataModule(train_dir="photos", holdout=0.1, scale=4)  # doctest: +SKIP
     """
 
     def __init__(
@@ -342,6 +410,7 @@ class ImageFolderDataModule(_ImageDataModule):
         *,
         train_dir: str | os.PathLike | list,
         lr_dir: str | os.PathLike | list | None = None,
+        holdout: int | float = 0,
         **kwargs,
     ) -> None:
         super().__init__(**kwargs)
@@ -353,10 +422,88 @@ class ImageFolderDataModule(_ImageDataModule):
             raise ValueError(
                 f"Got {len(lr)} lr_dir folder(s) for {len(hr)} train_dir folder(s); pass one per."
             )
+        self.holdout = _check_holdout(holdout)
+        if self.holdout and self.val_dir is not None:
+            raise ValueError(
+                f"Got both val_dir={self.val_dir!r} and holdout={holdout!r}; use one or the other: "
+                "val_dir validates on a separate folder, holdout on part of train_dir (set holdout=0 "
+                "or val_dir=None)."
+            )
+        if self.holdout and self.val_lr_dir is not None:
+            raise ValueError(
+                f"val_lr_dir={self.val_lr_dir!r} goes with val_dir, not with holdout (held-out pairs take "
+                "their LR from lr_dir); drop val_lr_dir."
+            )
+        self._split: tuple[list[Path], list[Path]] | None = None
 
     @property
     def paired(self) -> bool:
         return self.lr_dir is not None
+
+    def holdout_files(self) -> list[Path]:
+        """The HR files of ``train_dir`` held out of training for validation (``[]`` without holdout)."""
+        return self._holdout_split()[1] if self.holdout else []
+
+    def train_files(self) -> list[Path] | None:
+        return self._holdout_split()[0] if self.holdout else None
+
+    def _holdout_split(self) -> tuple[list[Path], list[Path]]:
+        """``(training HR files, held-out HR files)``, chosen once per process and logged."""
+        if self._split is not None:
+            return self._split
+        hr, lr = self.train_folders()
+        if lr is None:
+            files, what = [p for f in hr for p in list_images(f)], "image(s)"
+        else:
+            files = [
+                hr_path
+                for lr_dir, hr_dir in zip(lr, hr, strict=True)
+                for _, hr_path in match_pairs(
+                    lr_dir, hr_dir, scale=self.scale, lr_suffix=self.lr_suffix, strict=self.strict
+                )
+            ]
+            what = "LR/HR pair(s)"
+        where, n = ", ".join(map(str, hr)), len(files)
+        if isinstance(self.holdout, float):
+            count = max(1, round(self.holdout * n))
+        else:
+            count = self.holdout
+        if count >= n:
+            fix = (
+                f"Hold out at most {n - 1} (holdout={n - 1}, or a smaller fraction)"
+                if n > 1
+                else "Add images"
+            )
+            raise ValueError(
+                f"train_dir {where} has {n} {what}; holdout={self.holdout!r} holds out {count} and leaves "
+                f"{n - count} for training. {fix}, or validate on a separate folder with val_dir= "
+                "(and holdout=0)."
+            )
+        held = set(_spread_indices(n, count))
+        train = [p for i, p in enumerate(files) if i not in held]
+        val = [p for i, p in enumerate(files) if i in held]
+        log.info(
+            "holdout=%s: validating on %d of the %d %s of %s, left out of training",
+            self.holdout,
+            count,
+            n,
+            what,
+            where,
+        )
+        log.debug("Held-out files: %s", ", ".join(p.name for p in val))
+        self._split = train, val
+        return self._split
+
+    def build_val_dataset(self) -> Dataset | None:
+        if not self.holdout:
+            return super().build_val_dataset()
+        hr, lr = self.train_folders()
+        held = self.holdout_files()
+        if lr is not None:
+            return PairedImageDataset.from_folders(
+                lr, hr, scale=self.scale, lr_suffix=self.lr_suffix, strict=self.strict, files=held
+            )
+        return BenchmarkDataset.from_folder(hr, scale=self.scale, files=held)
 
     def train_folders(self, download: bool = False) -> tuple[list[Path], list[Path] | None]:
         hr = [

@@ -22,7 +22,7 @@ from __future__ import annotations
 import logging
 import math
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Collection, Sequence
 from pathlib import Path
 
 import torch
@@ -88,6 +88,31 @@ def _as_folders(folders: Folders) -> list[Path]:
     if isinstance(folders, (str, os.PathLike)):
         return [Path(folders)]
     return [Path(f) for f in folders]
+
+
+def _select_files(
+    paths: Sequence, files: Collection[PathLike] | None, where: str, key: Callable | None = None
+) -> list:
+    """The entries of ``paths`` whose file (``key(entry)``) is one of ``files``; all of them for ``None``.
+
+    Files compare by resolved path, so ``photos/a.png`` and ``./photos/a.png`` are the same file. A
+    requested file that is not among ``paths`` is an error, not silently dropped.
+    """
+    if files is None:
+        return list(paths)
+    key = key or (lambda entry: entry)
+    wanted = {Path(f).resolve() for f in files}
+    kept = [entry for entry in paths if Path(key(entry)).resolve() in wanted]
+    found = {Path(key(entry)).resolve() for entry in kept}
+    missing = sorted(str(f) for f in wanted - found)
+    if missing:
+        raise ValueError(
+            f"{len(missing)} of the requested files are not images of {where}: {', '.join(missing[:10])}. "
+            "Pass files from those folders (as list_images() lists them)."
+        )
+    if not kept:
+        raise ValueError(f"No files of {where} were selected (files= is empty); pass at least one file.")
+    return kept
 
 
 def _read_sizes(paths: Sequence[Path]) -> tuple[dict[Path, tuple[int, int]], list[str]]:
@@ -211,6 +236,7 @@ class HRPatchDataset(Dataset):
         subimage_format: str = "npy",
         workers: int | None = None,
         decode: bool = True,
+        files: Collection[PathLike] | None = None,
     ) -> HRPatchDataset | None:
         """Scan every header (all bad files reported at once), then decode each image once.
 
@@ -228,14 +254,20 @@ class HRPatchDataset(Dataset):
             workers: decoding threads (default: up to 8).
             decode: ``False`` only checks the files and fills the sub-image cache when it will be used
                 (what a DataModule's ``prepare_data`` does), returning ``None``.
+            files: use only these images of the folder(s) (``None``: all of them), e.g. to hold some
+                out for validation. Only they are scanned, decoded or cut into sub-images: the sub-image
+                cache is kept per source file, so a cache filled from the whole folder is reused for
+                exactly the selected files.
 
         Raises:
             FileNotFoundError: a folder is missing.
-            ValueError: an empty folder; unreadable, undecodable or too small images (all listed).
+            ValueError: an empty folder; unreadable, undecodable or too small images (all listed);
+                ``files`` outside the folders.
         """
         _check_cache_args(cache, patch_size, subimage_size)
         folders = _as_folders(folder)
         paths = [p for f in folders for p in list_images(f)]
+        paths = _select_files(paths, files, ", ".join(map(str, folders)))
         sizes, problems = _read_sizes(paths)
         small = [p for p in paths if p in sizes and min(sizes[p]) < patch_size]
         if not skip_small:
@@ -402,6 +434,27 @@ def _pair_region(lr_size: tuple[int, int], hr_size: tuple[int, int], scale: int)
     return out[0], out[1]
 
 
+def _match_folders(
+    lr_dirs: list[Path],
+    hr_dirs: list[Path],
+    *,
+    scale: int,
+    lr_suffix: str | None,
+    strict: bool,
+    files: Collection[PathLike] | None,
+) -> list[tuple[Path, Path]]:
+    """:func:`match_pairs` over folder pairs, pooled, then restricted to the pairs of the HR ``files``."""
+    if len(lr_dirs) != len(hr_dirs):
+        raise ValueError(f"Got {len(lr_dirs)} LR folder(s) for {len(hr_dirs)} HR folder(s); pass one per HR.")
+    pairs = [
+        pair
+        for lr, hr in zip(lr_dirs, hr_dirs, strict=True)
+        for pair in match_pairs(lr, hr, scale=scale, lr_suffix=lr_suffix, strict=strict)
+    ]
+    where = "the matched pairs of " + ", ".join(map(str, hr_dirs))
+    return _select_files(pairs, files, where, key=lambda pair: pair[1])
+
+
 def _scan_pairs(
     pairs: Sequence[tuple[Path, Path]], *, scale: int, patch_size: int, skip_small: bool
 ) -> tuple[list[tuple[Path, Path]], int]:
@@ -544,6 +597,7 @@ class PairedPatchDataset(Dataset):
         subimage_format: str = "npy",
         workers: int | None = None,
         decode: bool = True,
+        files: Collection[PathLike] | None = None,
     ) -> PairedPatchDataset | None:
         """Match, header-check and decode LR/HR folder pairs (every problem reported at setup).
 
@@ -552,25 +606,20 @@ class PairedPatchDataset(Dataset):
             hr_dir: HR folder, or several.
             lr_suffix, strict: see :func:`match_pairs`.
             skip_small: leave out pairs smaller than the patch (with a warning) instead of failing.
+            files: use only the pairs whose HR file is one of these (``None``: all pairs); see
+                :meth:`HRPatchDataset.from_folder`.
             Others: see :meth:`HRPatchDataset.from_folder` (the memory estimate counts LR and HR;
                 ``decode=False`` only checks and fills the sub-image cache, returning ``None``).
 
         Raises:
             FileNotFoundError: a folder is missing.
             ValueError: empty folders, unmatched files, unreadable or undecodable files, pairs whose
-                sizes are not ``scale`` apart (naming both files), pairs smaller than the patch.
+                sizes are not ``scale`` apart (naming both files), pairs smaller than the patch;
+                ``files`` that are not HR files of matched pairs.
         """
         _check_cache_args(cache, patch_size, subimage_size)
         lr_dirs, hr_dirs = _as_folders(lr_dir), _as_folders(hr_dir)
-        if len(lr_dirs) != len(hr_dirs):
-            raise ValueError(
-                f"Got {len(lr_dirs)} LR folder(s) for {len(hr_dirs)} HR folder(s); pass one per HR."
-            )
-        pairs = [
-            pair
-            for lr, hr in zip(lr_dirs, hr_dirs, strict=True)
-            for pair in match_pairs(lr, hr, scale=scale, lr_suffix=lr_suffix, strict=strict)
-        ]
+        pairs = _match_folders(lr_dirs, hr_dirs, scale=scale, lr_suffix=lr_suffix, strict=strict, files=files)
         pairs, needed = _scan_pairs(pairs, scale=scale, patch_size=patch_size, skip_small=skip_small)
         kwargs = {"scale": scale, "patch_size": patch_size, "augment": augment}
         kwargs["samples_per_epoch"] = samples_per_epoch
@@ -655,15 +704,31 @@ class PairedImageDataset(Dataset):
     @classmethod
     def from_folders(
         cls,
-        lr_dir: PathLike,
-        hr_dir: PathLike,
+        lr_dir: Folders,
+        hr_dir: Folders,
         *,
         scale: int,
         lr_suffix: str | None = None,
         strict: bool = True,
+        files: Collection[PathLike] | None = None,
     ) -> PairedImageDataset:
-        """Match and check the pairs (every problem reported at once), then decode them."""
-        pairs = match_pairs(lr_dir, hr_dir, scale=scale, lr_suffix=lr_suffix, strict=strict)
+        """Match and check the pairs (every problem reported at once), then decode them.
+
+        Args:
+            lr_dir: LR folder, or several (one per ``hr_dir`` entry, same order).
+            hr_dir: HR folder, or several (their pairs are pooled).
+            scale: SR scale.
+            lr_suffix, strict: see :func:`match_pairs`.
+            files: use only the pairs whose HR file is one of these (``None``: all pairs).
+        """
+        pairs = _match_folders(
+            _as_folders(lr_dir),
+            _as_folders(hr_dir),
+            scale=scale,
+            lr_suffix=lr_suffix,
+            strict=strict,
+            files=files,
+        )
         pairs, _ = _scan_pairs(pairs, scale=scale, patch_size=scale, skip_small=False)
         lrs = decode_images([lr for lr, _ in pairs])
         hrs = decode_images([hr for _, hr in pairs], reader=lambda p: read_image(p, channels="keep"))
@@ -697,9 +762,19 @@ class BenchmarkDataset(Dataset):
         self.images = [modcrop(t, self.scale) for _, t in images]
 
     @classmethod
-    def from_folder(cls, folder: str | os.PathLike, *, scale: int) -> BenchmarkDataset:
-        """Load every image of ``folder`` (bad files reported together before decoding)."""
-        paths = list_images(folder)
+    def from_folder(
+        cls, folder: Folders, *, scale: int, files: Collection[PathLike] | None = None
+    ) -> BenchmarkDataset:
+        """Load every image of ``folder`` (bad files reported together before decoding).
+
+        Args:
+            folder: a folder of images, or several (their images are pooled).
+            scale: SR scale.
+            files: load only these images of the folder(s) (``None``: all of them).
+        """
+        folders = _as_folders(folder)
+        paths = [p for f in folders for p in list_images(f)]
+        paths = _select_files(paths, files, ", ".join(map(str, folders)))
         scan_images(paths, min_size=scale)
         images = decode_images(paths, reader=lambda p: read_image(p, channels="keep"))
         return cls([(p.stem, t) for p, t in zip(paths, images, strict=True)], scale=scale)
