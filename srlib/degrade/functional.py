@@ -19,10 +19,10 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
-from kornia.enhance import jpeg_codec_differentiable
 from kornia.filters import filter2d
 from torch import Tensor
 
+from srlib.degrade.jpeg import jpeg_codec
 from srlib.degrade.kernels import gaussian_kernel1d
 
 __all__ = [
@@ -393,9 +393,15 @@ def add_poisson_noise(
 
 
 def jpeg_compress(x: Tensor, quality: Tensor) -> Tensor:
-    """JPEG-encode and decode each sample at its own quality with kornia's differentiable codec.
+    """JPEG-encode and decode each sample at its own quality, rounding as a real (libjpeg) codec does.
 
-    The input is clipped to [0, 1] first (Real-ESRGAN does the same: the codec misbehaves outside).
+    Uses srlib's own batched codec (:func:`srlib.degrade.jpeg.jpeg_codec`: baseline JFIF, 4:2:0, IJG tables
+    scaled like libjpeg) with hard rounding in the forward pass and straight-through gradients, so quality
+    ``q`` here compresses like ``PIL.Image.save(..., quality=q)`` / ``cv2.imencode`` and the function stays
+    differentiable. (kornia's ``jpeg_codec_differentiable`` keeps part of each rounding error and compresses
+    much more gently at the same quality.) The output lies on the 8-bit grid ``k / 255``, as a decoder's.
+
+    The input is clipped to [0, 1] first (Real-ESRGAN does the same: a real encoder takes 8-bit pixels).
     Gray images go through the codec as three equal channels and come back as their mean.
 
     Shape:
@@ -406,11 +412,6 @@ def jpeg_compress(x: Tensor, quality: Tensor) -> Tensor:
         torch.Size([2, 1, 16, 16])
     """
     x = x.clamp(0.0, 1.0)
-    quality = quality.to(device=x.device, dtype=x.dtype)
     if x.shape[1] == 1:
-        return (
-            jpeg_codec_differentiable(x.expand(-1, 3, -1, -1), quality)
-            .mean(dim=1, keepdim=True)
-            .clamp(0.0, 1.0)
-        )
-    return jpeg_codec_differentiable(x, quality).clamp(0.0, 1.0)
+        return jpeg_codec(x.expand(-1, 3, -1, -1), quality).mean(dim=1, keepdim=True).clamp(0.0, 1.0)
+    return jpeg_codec(x, quality)
