@@ -27,6 +27,10 @@ from srlib.models import (
 # Loaded on first use so `import srlib` stays light (Lightning is only needed for training).
 _LAZY = {
     "SRModule": "srlib.lit",
+    "SRGANModule": "srlib.lit",
+    "auto_precision": "srlib.precision",
+    "losses": "srlib.losses",
+    "precision": "srlib.precision",
     "upscale": "srlib.upscale",  # the CLI module, callable as the function
     "data": "srlib.data",
     "degrade": "srlib.degrade",
@@ -38,8 +42,10 @@ _LAZY = {
 
 __all__ = [
     "ModelInfo",
+    "SRGANModule",
     "SRModule",
     "__version__",
+    "auto_precision",
     "create_model",
     "list_models",
     "load_model",

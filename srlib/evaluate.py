@@ -29,6 +29,7 @@ from srlib.data.image_io import list_images, read_image
 from srlib.metrics import make_lr, modcrop, prepare_for_protocol
 from srlib.metrics.functional import psnr_prepared, ssim_prepared
 from srlib.models import resolve_model
+from srlib.precision import resolve_dtype
 
 __all__ = [
     "EvaluationResult",
@@ -67,9 +68,16 @@ class EvaluationResult:
         return asdict(self)
 
 
-def super_resolve(model: nn.Module, lr: Tensor, *, amp: bool = False) -> Tensor:
-    """Run ``model`` on a ``(B, 3, h, w)`` [0, 1] batch without gradients (optionally bf16 autocast)."""
-    ctx = torch.autocast(lr.device.type, dtype=torch.bfloat16) if amp else nullcontext()
+def super_resolve(model: nn.Module, lr: Tensor, *, dtype: str | torch.dtype | None = "fp32") -> Tensor:
+    """Run ``model`` on a ``(B, 3, h, w)`` [0, 1] batch without gradients.
+
+    ``dtype`` (``"auto"``, ``"bf16"``, ``"fp16"``, ``"fp32"``) picks the autocast precision with
+    :func:`srlib.precision.resolve_dtype`: ``"auto"`` uses reduced precision only where the device
+    computes it natively.
+    """
+    run_dtype = resolve_dtype(dtype, lr.device)
+    reduced = run_dtype in (torch.bfloat16, torch.float16)
+    ctx = torch.autocast(lr.device.type, dtype=run_dtype) if reduced else nullcontext()
     with torch.inference_mode(), ctx:
         return model(lr).float().clamp(0.0, 1.0)
 
@@ -80,7 +88,7 @@ def evaluate_folder(
     scale: int,
     *,
     device: str | torch.device | None = None,
-    amp: bool = False,
+    dtype: str | torch.dtype | None = "fp32",
     crop_border: int | None = None,
     name: str | None = None,
 ) -> EvaluationResult:
@@ -91,7 +99,8 @@ def evaluate_folder(
         folder: folder of HR ground-truth images.
         scale: upscaling factor.
         device: where to run (default: the model's device).
-        amp: bf16 autocast (faster on CPUs with AMX; scores may move by ~0.01 dB).
+        dtype: ``"fp32"`` (default, the protocol's numbers), ``"auto"`` (bf16/fp16 only where the device
+            computes it natively; scores may move by ~0.01 dB), ``"bf16"`` or ``"fp16"``.
         crop_border: border ignored by the metrics (default: ``scale``).
         name: label for the report (default: the model class name).
 
@@ -99,7 +108,9 @@ def evaluate_folder(
         :class:`EvaluationResult` with mean and per-image PSNR/SSIM.
     """
     images = [(p.stem, read_image(p, channels="keep")) for p in list_images(folder)]
-    result = evaluate_images(model, images, scale, device=device, amp=amp, crop_border=crop_border, name=name)
+    result = evaluate_images(
+        model, images, scale, device=device, dtype=dtype, crop_border=crop_border, name=name
+    )
     result.data = str(folder)
     return result
 
@@ -110,7 +121,7 @@ def evaluate_images(
     scale: int,
     *,
     device: str | torch.device | None = None,
-    amp: bool = False,
+    dtype: str | torch.dtype | None = "fp32",
     crop_border: int | None = None,
     name: str | None = None,
 ) -> EvaluationResult:
@@ -132,7 +143,7 @@ def evaluate_images(
         lr = make_lr(hr, scale).float().div(255.0)
         if lr.shape[0] == 1:
             lr = lr.repeat(3, 1, 1)
-        sr = super_resolve(model, lr[None], amp=amp)
+        sr = super_resolve(model, lr[None], dtype=dtype)
         a, b = prepare_for_protocol(sr, hr[None].float().div(255.0), crop_border=border)
         scores.append(ImageScore(image_name, float(psnr_prepared(a, b)[0]), float(ssim_prepared(a, b)[0])))
     return EvaluationResult(
@@ -197,13 +208,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--scale", type=int, required=True)
     parser.add_argument("--json", help="write the scores to this JSON file")
     parser.add_argument("--device", default="cpu")
-    parser.add_argument("--amp", action="store_true", help="bf16 autocast")
+    parser.add_argument(
+        "--dtype",
+        default="fp32",
+        choices=["auto", "bf16", "fp16", "fp32"],
+        help="fp32 (default: the protocol's numbers); auto = bf16/fp16 where the device has it natively",
+    )
     args = parser.parse_args(argv)
     setup_cli_logging(logging.INFO)
     try:
         net = resolve_model(args.model, scale=args.scale, weights=args.weights)
         folder = resolve_data(args.data)
-        result = evaluate_folder(net, folder, args.scale, device=args.device, amp=args.amp, name=args.model)
+        result = evaluate_folder(
+            net, folder, args.scale, device=args.device, dtype=args.dtype, name=args.model
+        )
     except (ValueError, FileNotFoundError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

@@ -1,34 +1,45 @@
-"""Train a model from a recipe: ``python -m srlib.train [recipe=NAME] [key=value ...]``.
+"""Train a model from a recipe: ``python -m srlib.train [-m] [recipe=NAME] [key=value ...]``.
 
 Recipes are Hydra configs (the ``recipes/`` tree, shipped inside the package). ``recipe=`` takes a
-built-in name (``quickstart``, ``vdsr_x2``, ...) or the path of your own recipe file; add
-``recipes_dir=DIR`` to make the recipes in your own folder available by name. ``key=value``
-overrides any setting (``trainer.max_epochs=3``, ``data.root=/data/T91``, ``model.depth=12``).
+built-in name (``quickstart``, ``fsrcnn_x4``, ``finetune``, ...) or the path of your own recipe file;
+``recipes_dir=DIR`` adds your own recipe folder to Hydra's search path. ``key=value`` overrides any
+setting (``trainer.max_steps=2000``, ``data.train_dir=/photos``, ``model.depth=12``).
 
-With no arguments it runs the quickstart: a small VDSR trained for about two minutes on photos
-bundled with scikit-image, then evaluated against bicubic on held-out photos.
+``-m`` (multirun) runs every combination of comma-separated values (``-m model.depth=12,18
+scale=2,3``) plus the recipe's own ``sweep:`` table, each run in its own folder, then writes one table
+(``summary.md``, ``summary.csv``) and a plot of the scores. ``resume=true output_dir=DIR`` continues an
+interrupted run from ``DIR/checkpoints/last.ckpt``.
+
+With no arguments it runs the quickstart: a small VDSR trained on photos bundled with
+scikit-image, then evaluated against bicubic on held-out photos.
 """
 
 from __future__ import annotations
 
 import difflib
+import itertools
 import logging
-import shutil
 import sys
 import tempfile
-import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from importlib import resources
 from pathlib import Path
-from typing import Any
 
-import torch
 from omegaconf import DictConfig, OmegaConf
 
 from srlib._logging import setup_cli_logging
+from srlib.lit.run import RecipeError, final_evaluation, train
 
-__all__ = ["compose_recipe", "list_recipes", "main", "recipes_root", "train"]
+__all__ = [
+    "compose_recipe",
+    "expand_sweep",
+    "final_evaluation",
+    "list_recipes",
+    "main",
+    "recipes_root",
+    "train",
+]
 
 log = logging.getLogger("srlib.train")
 
@@ -52,7 +63,7 @@ def list_recipes(recipes_dir: str | Path | None = None) -> list[str]:
     """Names accepted by ``recipe=`` (built-in, plus those in ``recipes_dir``)."""
     folders = [recipes_root() / "recipe"]
     if recipes_dir is not None:
-        folders.append(_user_recipe_folder(Path(recipes_dir)))
+        folders.append(_user_recipe_folder(Path(recipes_dir).expanduser()))
     return sorted({p.stem for folder in folders if folder.is_dir() for p in folder.glob("*.yaml")})
 
 
@@ -63,35 +74,48 @@ def _user_recipe_folder(folder: Path) -> Path:
 
 
 @contextmanager
-def _config_tree(recipe: str, recipes_dir: str | None):
-    """A temporary copy of the built-in tree with the user's recipe file/folder merged in."""
+def _search_path(recipe: str, recipes_dir: str | None) -> Iterator[tuple[list[str], str]]:
+    """Hydra search-path entries for the user's recipe folder/file, and the recipe's name.
+
+    A folder laid out like ``recipes/`` (with ``recipe/``, ``model/``, ... groups) joins as it is. A flat
+    folder of recipe files, or a single recipe file, is exposed as a ``recipe/`` group through links in
+    a temporary folder: the built-in tree is never copied.
+    """
     with tempfile.TemporaryDirectory(prefix="srlib-recipes-") as tmp:
-        tree = Path(tmp) / "recipes"
-        shutil.copytree(recipes_root(), tree)
+        entries: list[str] = []
+        extra = Path(tmp) / "recipe"
+        extra.mkdir()
         if recipes_dir is not None:
-            user = Path(recipes_dir).expanduser()
-            src = user if (user / "train.yaml").is_file() or (user / "recipe").is_dir() else None
-            if src is not None:
-                shutil.copytree(src, tree, dirs_exist_ok=True)
+            user = Path(recipes_dir).expanduser().resolve()
+            if not user.is_dir():
+                raise FileNotFoundError(f"recipes_dir {user} does not exist.")
+            if (user / "recipe").is_dir() or (user / "train.yaml").is_file():
+                entries.append(f"file://{user}")
             else:
-                for file in _user_recipe_folder(user).glob("*.yaml"):
-                    shutil.copy(file, tree / "recipe" / file.name)
+                for file in user.glob("*.yaml"):
+                    (extra / file.name).symlink_to(file)
         name = recipe
         as_path = Path(recipe).expanduser()
         if recipe.endswith((".yaml", ".yml")) or as_path.is_file():
             if not as_path.is_file():
                 raise FileNotFoundError(f"Recipe file {as_path} does not exist.")
             name = as_path.stem
-            shutil.copy(as_path, tree / "recipe" / f"{name}.yaml")
-        available = sorted(p.stem for p in (tree / "recipe").glob("*.yaml"))
+            link = extra / f"{name}.yaml"
+            link.unlink(missing_ok=True)
+            link.symlink_to(as_path.resolve())
+        if any(extra.iterdir()):
+            entries.insert(0, f"file://{tmp}")
+        available = set(list_recipes()) | {p.stem for p in extra.glob("*.yaml")}
+        if recipes_dir is not None:
+            available |= set(list_recipes(recipes_dir))
         if name not in available:
-            close = difflib.get_close_matches(name, available, n=3, cutoff=0.4)
+            close = difflib.get_close_matches(name, sorted(available), n=3, cutoff=0.4)
             hint = f" Did you mean {', '.join(close)}?" if close else ""
-            raise ValueError(
-                f"Unknown recipe {name!r}.{hint} Available: {', '.join(available)}. "
+            raise RecipeError(
+                f"Unknown recipe {name!r}.{hint} Available: {', '.join(sorted(available))}. "
                 "A path to your own .yaml recipe works too."
             )
-        yield tree, name
+        yield entries, name
 
 
 def compose_recipe(overrides: Sequence[str] = ()) -> DictConfig:
@@ -104,7 +128,7 @@ def compose_recipe(overrides: Sequence[str] = ()) -> DictConfig:
         ValueError: unknown recipe (with close matches) or unknown key (with the valid keys).
     """
     from hydra import compose, initialize_config_dir
-    from hydra.errors import ConfigCompositionException, HydraException
+    from hydra.errors import ConfigCompositionException, HydraException, MissingConfigException
 
     special = {k: None for k in _SPECIAL_KEYS}
     rest = []
@@ -115,14 +139,14 @@ def compose_recipe(overrides: Sequence[str] = ()) -> DictConfig:
         else:
             rest.append(item)
     recipe = special["recipe"] or "quickstart"
-    with _config_tree(recipe, special["recipes_dir"]) as (tree, name):
-        with initialize_config_dir(config_dir=str(tree), version_base="1.3"):
+    with _search_path(recipe, special["recipes_dir"]) as (entries, name):
+        head = [f"hydra.searchpath=[{','.join(entries)}]"] if entries else []
+        with initialize_config_dir(config_dir=str(recipes_root()), version_base="1.3"):
             try:
-                cfg = compose(config_name="train", overrides=[f"recipe={name}", *rest])
-            except (ConfigCompositionException, HydraException) as err:
-                base = compose(config_name="train", overrides=[f"recipe={name}"])
-                raise ValueError(_explain_override_error(err, rest, base)) from err
-    return cfg
+                return compose(config_name="train", overrides=[*head, f"recipe={name}", *rest])
+            except (ConfigCompositionException, HydraException, MissingConfigException) as err:
+                base = compose(config_name="train", overrides=[*head, f"recipe={name}"])
+                raise RecipeError(_explain_override_error(err, rest, base)) from err
 
 
 def _explain_override_error(err: Exception, overrides: Sequence[str], base: DictConfig) -> str:
@@ -145,110 +169,38 @@ def _explain_override_error(err: Exception, overrides: Sequence[str], base: Dict
         return "Could not apply the overrides: " + " ".join(problems)
     message = str(err).splitlines()[0]
     hint = (
-        " Keys are dotted paths into the recipe (trainer.max_epochs=3, model.depth=12, data.root=/path); "
-        "add a new key with +key=value. Print the composed recipe with `python -m srlib.train --show`."
+        " Keys are dotted paths into the recipe (trainer.max_steps=300, model.depth=12, data.root=/path); "
+        "a group takes one of its files (model=fsrcnn, loss=l1_perceptual); add a new key with +key=value. "
+        "Print the composed recipe with `python -m srlib.train --show`."
     )
     return f"Could not apply overrides {list(overrides)}: {message}{hint}"
 
 
-def _output_dir(cfg: DictConfig) -> Path:
-    if cfg.get("output_dir"):
-        return Path(cfg.output_dir)
-    return Path("outputs") / str(cfg.name) / time.strftime("%Y%m%d-%H%M%S")
+def expand_sweep(overrides: Sequence[str], recipe_sweep: dict | None = None) -> list[list[str]]:
+    """Every combination of the sweep values, as override lists (one per run), in a stable order.
 
+    ``overrides`` are command-line overrides with Hydra's sweep syntax (``a=1,2``, ``b=range(2,5)``,
+    ``c=choice(x,y)``); ``recipe_sweep`` maps keys to the same strings (a recipe's ``sweep:`` table). A
+    key given on the command line replaces the recipe's sweep of it.
 
-def train(cfg: DictConfig) -> dict[str, Any]:
-    """Run a composed recipe: fit, export weights, evaluate, write metrics and a comparison image.
-
-    Returns:
-        Paths of what was written and the final metrics.
+    Example:
+        >>> expand_sweep(["scale=2,3", "seed=0"])
+        [['scale=2', 'seed=0'], ['scale=3', 'seed=0']]
     """
-    import lightning as L
-    from hydra.utils import instantiate
-    from lightning.pytorch.loggers import CSVLogger
+    from hydra.core.override_parser.overrides_parser import OverridesParser
 
-    from srlib.lit import ExportWeights, SRModule
-    from srlib.models import create_model, load_model
-
-    L.seed_everything(int(cfg.seed), workers=True, verbose=False)
-    out_dir = _output_dir(cfg)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    OmegaConf.save(cfg, out_dir / "recipe.yaml")
-
-    model_cfg = OmegaConf.to_container(cfg.model, resolve=True)
-    net = create_model(model_cfg.pop("name"), **model_cfg)
-    degradation = instantiate(cfg.degrade) if cfg.get("degrade") else None
-    datamodule = instantiate(cfg.data, degradation=degradation)
-    module = SRModule(
-        net,
-        loss=instantiate(cfg.loss),
-        optimizer=instantiate(cfg.optimizer),
-        scheduler=instantiate(cfg.scheduler) if cfg.get("scheduler") else None,
-        scheduler_interval=cfg.module.scheduler_interval,
-        channels_last=bool(cfg.channels_last),
-    )
-    exporter = ExportWeights(out_dir)
-    trainer_kwargs = OmegaConf.to_container(cfg.trainer, resolve=True)
-    trainer = L.Trainer(
-        **trainer_kwargs,
-        default_root_dir=str(out_dir),
-        logger=CSVLogger(str(out_dir), name="logs", version=""),
-        callbacks=[exporter],
-    )
-    started = time.perf_counter()
-    trainer.fit(module, datamodule=datamodule)
-    result: dict[str, Any] = {
-        "output_dir": str(out_dir),
-        "best_weights": str(exporter.best_path),
-        "last_weights": str(exporter.last_path),
-        "train_seconds": round(time.perf_counter() - started, 1),
-        "global_steps": int(trainer.global_step),
-    }
-    if cfg.final_eval.enabled and not trainer_kwargs.get("fast_dev_run") and datamodule.val_set is not None:
-        best = load_model(exporter.best_path)
-        result.update(final_evaluation(best, datamodule, out_dir, amp=bool(cfg.final_eval.amp)))
-    return result
-
-
-def final_evaluation(net: torch.nn.Module, datamodule: Any, out_dir: Path, *, amp: bool) -> dict[str, Any]:
-    """Score ``net`` and bicubic on the validation images; write metrics.json and comparison.png."""
-    from srlib.data.image_io import write_image
-    from srlib.evaluate import evaluate_images, super_resolve, write_json
-    from srlib.metrics import make_lr
-    from srlib.models import create_model
-
-    val = datamodule.val_set
-    images = list(zip(val.names, val.images, strict=True))
-    scale = datamodule.scale
-    model_scores = evaluate_images(net, images, scale, amp=amp, name="model")
-    bicubic = create_model("bicubic", scale=scale)
-    bicubic_scores = evaluate_images(bicubic, images, scale, name="bicubic")
-    metrics = {
-        "scale": scale,
-        "model": model_scores.to_dict(),
-        "bicubic": bicubic_scores.to_dict(),
-        "psnr_gain_over_bicubic": round(model_scores.psnr - bicubic_scores.psnr, 4),
-    }
-    metrics_path = write_json(out_dir / "metrics.json", metrics)
-
-    name, hr = images[0]
-    lr = make_lr(hr, scale).float().div(255.0)
-    lr = lr.repeat(3, 1, 1) if lr.shape[0] == 1 else lr
-    hr_rgb = hr.float().div(255.0)
-    hr_rgb = hr_rgb.repeat(3, 1, 1) if hr_rgb.shape[0] == 1 else hr_rgb
-    panels = [super_resolve(bicubic, lr[None])[0], super_resolve(net, lr[None], amp=amp)[0], hr_rgb]
-    gap = torch.ones(3, hr_rgb.shape[1], 8)
-    strip = torch.cat([panels[0], gap, panels[1], gap, panels[2]], dim=2)
-    comparison = write_image(out_dir / "comparison.png", strip)
-    return {
-        "metrics": str(metrics_path),
-        "comparison": str(comparison),
-        "comparison_image": name,
-        "psnr": round(model_scores.psnr, 4),
-        "bicubic_psnr": round(bicubic_scores.psnr, 4),
-        "ssim": round(model_scores.ssim, 4),
-        "bicubic_ssim": round(bicubic_scores.ssim, 4),
-    }
+    parser = OverridesParser.create()
+    cli = parser.parse_overrides(list(overrides))
+    cli_keys = {o.get_key_element() for o in cli}
+    from_recipe = [f"{k}={v}" for k, v in (recipe_sweep or {}).items() if str(k) not in cli_keys]
+    axes: dict[str, list[str]] = {}  # a key given twice: the later value wins
+    for override in parser.parse_overrides(from_recipe) + cli:
+        key = override.get_key_element()
+        if override.is_sweep_override():
+            axes[key] = [f"{key}={v}" for v in override.sweep_string_iterator()]
+        else:
+            axes[key] = [override.input_line]
+    return [list(combo) for combo in itertools.product(*axes.values())]
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -260,33 +212,46 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("Built-in recipes:", ", ".join(list_recipes()))
         return 0
     show = "--show" in args
-    args = [a for a in args if a != "--show"]
+    multirun = any(a in ("-m", "--multirun") for a in args)
+    args = [a for a in args if a not in ("--show", "-m", "--multirun")]
     try:
+        if multirun:
+            from srlib.lit.sweep import run_sweep
+
+            return run_sweep(args, compose=compose_recipe, expand=expand_sweep, show=show)
         cfg = compose_recipe(args)
-    except (ValueError, FileNotFoundError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-    if show:
-        print(OmegaConf.to_yaml(cfg))
-        return 0
-    try:
+        if show:
+            print(OmegaConf.to_yaml(cfg))
+            return 0
         result = train(cfg)
-    except (ValueError, FileNotFoundError) as err:
+    except RecipeError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    print(f"\nTrained {cfg.name} in {result['train_seconds']} s ({result['global_steps']} steps).")
-    print(f"  weights:    {result['best_weights']}  (last: {result['last_weights']})")
-    if "metrics" in result:
-        print(
+    print(format_result(cfg.name, result))
+    return 1 if result.get("stopped") == "non-finite loss" else 0
+
+
+def format_result(name: str, result: dict) -> str:
+    """The run summary printed at the end of ``python -m srlib.train``."""
+    done, planned = result["global_steps"], result.get("planned_steps")
+    lines = [f"\nTrained {name} in {result['train_seconds']} s ({done} of {planned} steps)."]
+    if result.get("stopped"):
+        lines.append(f"  STOPPED EARLY: {result['stopped']} ({result.get('stop_detail', '')})")
+    lines.append(f"  weights:    {result['best_weights']}  (last: {result['last_weights']})")
+    lines.append(f"  checkpoint: {result['checkpoint']}  (continue with resume=true output_dir=...)")
+    if "psnr" in result:
+        lines.append(
             f"  metrics:    {result['metrics']}\n"
             f"              PSNR {result['psnr']:.2f} dB vs bicubic {result['bicubic_psnr']:.2f} dB, "
             f"SSIM {result['ssim']:.4f} vs {result['bicubic_ssim']:.4f}"
         )
-        print(
+        lines.append(
             f"  comparison: {result['comparison']}  "
             f"(bicubic | model | ground truth, {result['comparison_image']})"
         )
-    return 0
+    elif "metrics" in result:
+        lines.append(f"  metrics:    {result['metrics']}")
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":

@@ -14,8 +14,6 @@ import types
 from collections.abc import Sequence
 from pathlib import Path
 
-import torch
-
 from srlib._logging import setup_cli_logging
 from srlib.data.image_io import read_image, write_image
 from srlib.inference import upscale
@@ -32,7 +30,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--model", required=True, help="registered name or weight file")
     parser.add_argument("--weights", help="weight file to load into a registered model")
     parser.add_argument("--scale", type=int, required=True)
-    parser.add_argument("--bf16", action="store_true", help="run under bf16 autocast")
+    parser.add_argument(
+        "--dtype",
+        default="auto",
+        choices=["auto", "bf16", "fp16", "fp32"],
+        help="auto (default) = bf16/fp16 only where the device computes it natively, else fp32",
+    )
     parser.add_argument("--overwrite", action="store_true", help="replace an existing output file")
     args = parser.parse_args(argv)
     setup_cli_logging(logging.WARNING)
@@ -43,7 +46,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise ValueError(f"{args.output} exists; pass --overwrite to replace it.")
         net = resolve_model(args.model, scale=args.scale, weights=args.weights)
         image = read_image(args.input, channels="keep")
-        sr = upscale(image, net, dtype=torch.bfloat16 if args.bf16 else None)
+        sr = upscale(image, net, dtype=args.dtype)
         write_image(args.output, sr)
     except (ValueError, FileNotFoundError) as err:
         print(f"error: {err}", file=sys.stderr)

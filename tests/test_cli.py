@@ -70,7 +70,7 @@ def test_upscale_with_reference_vdsr_weights(tmp_path) -> None:
     weights = shared_path("weights", "vdsr_model_epoch_50.safetensors")
     src = shared_path("data", "Set5", "butterfly.png")
     dst = tmp_path / "butterfly_x2.png"
-    assert upscale.main([str(src), str(dst), "--model", str(weights), "--scale", "2", "--bf16"]) == 0
+    assert upscale.main([str(src), str(dst), "--model", str(weights), "--scale", "2", "--dtype", "bf16"]) == 0
     assert read_image(dst).shape == (3, 512, 512)
 
 

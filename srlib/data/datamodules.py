@@ -424,11 +424,9 @@ class ImageFolderDataModule(_ImageDataModule):
             )
         self.holdout = _check_holdout(holdout)
         if self.holdout and self.val_dir is not None:
-            raise ValueError(
-                f"Got both val_dir={self.val_dir!r} and holdout={holdout!r}; use one or the other: "
-                "val_dir validates on a separate folder, holdout on part of train_dir (set holdout=0 "
-                "or val_dir=None)."
-            )
+            # A recipe may default to a holdout (finetune) while the user names a validation folder.
+            log.info("val_dir=%s given: holdout=%s is not used.", self.val_dir, holdout)
+            self.holdout = 0
         if self.holdout and self.val_lr_dir is not None:
             raise ValueError(
                 f"val_lr_dir={self.val_lr_dir!r} goes with val_dir, not with holdout (held-out pairs take "

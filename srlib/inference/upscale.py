@@ -12,6 +12,7 @@ from PIL import Image
 from torch import Tensor, nn
 
 from srlib.data.image_io import read_image
+from srlib.precision import resolve_dtype
 
 __all__ = ["upscale"]
 
@@ -21,10 +22,11 @@ def _device_of(model: nn.Module) -> torch.device:
     return param.device if param is not None else torch.device("cpu")
 
 
-def _run(model: nn.Module, batch: Tensor, dtype: torch.dtype | None) -> Tensor:
+def _run(model: nn.Module, batch: Tensor, dtype: str | torch.dtype | None) -> Tensor:
     device = _device_of(model)
-    amp = dtype in (torch.bfloat16, torch.float16)
-    ctx = torch.autocast(device.type, dtype=dtype) if amp else nullcontext()
+    run_dtype = resolve_dtype(dtype, device)
+    amp = run_dtype in (torch.bfloat16, torch.float16)
+    ctx = torch.autocast(device.type, dtype=run_dtype) if amp else nullcontext()
     with torch.inference_mode(), ctx:
         return model(batch.to(device)).float().clamp(0.0, 1.0)
 
@@ -33,7 +35,7 @@ def upscale(
     image: Tensor | Image.Image | str | os.PathLike,
     model: nn.Module,
     *,
-    dtype: torch.dtype | None = None,
+    dtype: str | torch.dtype | None = "auto",
 ) -> Tensor | Image.Image:
     """Super-resolve one image (or a batch of tensors) with ``model`` in eval mode.
 
@@ -41,7 +43,9 @@ def upscale(
         image: ``(3, H, W)`` or ``(B, 3, H, W)`` tensor (float in [0, 1] or uint8; 1 channel is
             treated as gray), a PIL image, or an image file path.
         model: any srlib-contract model.
-        dtype: ``torch.bfloat16``/``torch.float16`` to run under autocast; ``None`` for float32.
+        dtype: ``"auto"`` (default: bf16/fp16 autocast only where the model's device computes it
+            natively, see :mod:`srlib.precision`), ``"bf16"``, ``"fp16"``, ``"fp32"``, a
+            ``torch.dtype``, or ``None`` (float32).
 
     Returns:
         A tensor of the input's dtype and rank for tensor input, else a PIL image.

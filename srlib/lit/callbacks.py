@@ -1,26 +1,122 @@
-"""Callbacks: export the network's weights as srlib safetensors while training."""
+"""Callbacks: EMA of the generator, srlib weight export, resumable ``last.ckpt`` and atomic checkpoints."""
 
 from __future__ import annotations
 
+import itertools
 import logging
 import os
 from pathlib import Path
+from typing import Any
 
 import lightning as L
 import torch
+from lightning.pytorch.callbacks import EMAWeightAveraging
+from lightning.pytorch.plugins.io import TorchCheckpointIO
+from torch import nn
+from torch.optim.swa_utils import AveragedModel
 
+from srlib._fs import atomic_write
 from srlib.models import save_model
 
-__all__ = ["ExportWeights"]
+__all__ = ["AtomicCheckpointIO", "ExportWeights", "GeneratorEMA", "LastCheckpoint"]
 
 log = logging.getLogger(__name__)
 
 
+class GeneratorEMA(EMAWeightAveraging):
+    """Lightning's EMA weight averaging applied to ``pl_module.net`` alone.
+
+    Lightning's callback averages the whole LightningModule; for a GAN that would also average the
+    discriminator and the frozen VGG of the perceptual loss. This keeps Lightning's update rule,
+    schedule (``decay``, ``update_every_n_steps``, ``update_starting_at_step``) and validation swap, but
+    on the generator only. The averaged network is :attr:`averaged_net` (what :class:`ExportWeights`
+    writes) and is saved in, and restored from, Lightning checkpoints.
+
+    Args:
+        decay: EMA decay per update (0.999 in HAT's and Real-ESRGAN's recipes).
+        **kwargs: passed to :class:`lightning.pytorch.callbacks.EMAWeightAveraging`.
+    """
+
+    def __init__(self, decay: float = 0.999, **kwargs: Any) -> None:
+        if not 0.0 < decay < 1.0:
+            raise ValueError(f"EMA decay must be in (0, 1), got {decay}.")
+        super().__init__(decay=decay, **kwargs)
+        self.decay = decay
+
+    @property
+    def averaged_net(self) -> nn.Module | None:
+        """The averaged generator (``None`` before fit starts)."""
+        return None if self._average_model is None else self._average_model.module
+
+    def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
+        if stage == "fit":
+            device = self._device or pl_module.device
+            self._average_model = AveragedModel(
+                model=pl_module.net, device=device, use_buffers=self._use_buffers, **self._kwargs
+            )
+
+    def on_train_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule, *args: Any) -> None:
+        step_idx = trainer.global_step - 1
+        if trainer.global_step > self._latest_update_step and self.should_update(step_idx=step_idx):
+            self._average_model.update_parameters(pl_module.net)
+            self._latest_update_step = trainer.global_step
+
+    def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if trainer.current_epoch > self._latest_update_epoch and self.should_update(
+            epoch_idx=trainer.current_epoch
+        ):
+            self._average_model.update_parameters(pl_module.net)
+            self._latest_update_epoch = trainer.current_epoch
+
+    def _pairs(self, pl_module: L.LightningModule):
+        avg = self._average_model.module
+        return zip(
+            itertools.chain(avg.parameters(), avg.buffers()),
+            itertools.chain(pl_module.net.parameters(), pl_module.net.buffers()),
+            strict=True,
+        )
+
+    def _swap_models(self, pl_module: L.LightningModule) -> None:
+        for average, current in self._pairs(pl_module):
+            tmp = average.data.clone()
+            average.data.copy_(current.data)
+            current.data.copy_(tmp)
+
+    def _copy_average_to_current(self, pl_module: L.LightningModule) -> None:
+        for average, current in self._pairs(pl_module):
+            current.data.copy_(average.data)
+
+    def on_save_checkpoint(
+        self, trainer: L.Trainer, pl_module: L.LightningModule, checkpoint: dict[str, Any]
+    ) -> None:
+        if self._average_model is not None:
+            checkpoint["srlib_ema_state"] = self._average_model.state_dict()
+
+    def on_load_checkpoint(
+        self, trainer: L.Trainer, pl_module: L.LightningModule, checkpoint: dict[str, Any]
+    ) -> None:
+        state = checkpoint.get("srlib_ema_state")
+        if self._average_model is not None and state is not None:
+            self._average_model.load_state_dict(state)
+        elif self._average_model is not None:
+            log.warning("The checkpoint has no EMA state; the EMA restarts from the current weights.")
+
+
+def _export_source(trainer: L.Trainer, pl_module: L.LightningModule) -> nn.Module:
+    """The network to export: the EMA generator when a :class:`GeneratorEMA` runs, else ``pl_module.net``."""
+    for callback in trainer.callbacks:
+        if isinstance(callback, GeneratorEMA) and callback.averaged_net is not None:
+            return callback.averaged_net
+    return pl_module.net
+
+
 class ExportWeights(L.Callback):
-    """Write ``best.safetensors`` (highest ``monitor``) and ``last.safetensors`` of ``pl_module.net``.
+    """Write ``best.safetensors`` (highest ``monitor``) and ``last.safetensors`` of the network.
 
     The files are srlib checkpoints (:func:`srlib.save_model`): ``srlib.load_model(path)`` rebuilds
-    the network from them alone. Writes are atomic.
+    the network from them alone. Writes are atomic, on global rank 0 only. With :class:`GeneratorEMA`
+    the averaged generator is written (it is also what validation scored). The best score is part of
+    the Lightning checkpoint, so a resumed run keeps comparing against it.
     """
 
     def __init__(self, dirpath: str | os.PathLike, monitor: str = "val/psnr", mode: str = "max") -> None:
@@ -37,6 +133,12 @@ class ExportWeights(L.Callback):
     def last_path(self) -> Path:
         return self.dirpath / "last.safetensors"
 
+    def state_dict(self) -> dict[str, Any]:
+        return {"best_score": self.best_score}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        self.best_score = state_dict.get("best_score")
+
     def on_validation_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         if trainer.sanity_checking or not trainer.is_global_zero:
             return
@@ -44,17 +146,78 @@ class ExportWeights(L.Callback):
         if value is None:
             return
         score = float(value.item() if isinstance(value, torch.Tensor) else value)
+        if score != score:  # NaN: never "best"
+            return
         better = self.best_score is None or (
             score > self.best_score if self.mode == "max" else score < self.best_score
         )
         if better:
             self.best_score = score
-            save_model(pl_module.net, self.best_path)
+            save_model(_export_source(trainer, pl_module), self.best_path)
             log.info("%s improved to %.4f: wrote %s", self.monitor, score, self.best_path)
 
     def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         if not trainer.is_global_zero:
             return
-        save_model(pl_module.net, self.last_path)
+        save_model(_export_source(trainer, pl_module), self.last_path)
         if self.best_score is None:
-            save_model(pl_module.net, self.best_path)
+            save_model(_export_source(trainer, pl_module), self.best_path)
+
+
+class LastCheckpoint(L.Callback):
+    """Keep ``DIR/last.ckpt`` current: every ``every_n_train_steps``, after each validation, and on Ctrl-C.
+
+    ``trainer.save_checkpoint`` writes on global rank 0 only (the call itself must run on every rank);
+    with :class:`AtomicCheckpointIO` the file is replaced atomically, so a killed run always leaves a
+    complete ``last.ckpt`` to resume from (``resume=true``). A step whose loss was not finite is never
+    checkpointed (see ``SRModule``).
+    """
+
+    def __init__(self, dirpath: str | os.PathLike, every_n_train_steps: int = 200) -> None:
+        if every_n_train_steps < 1:
+            raise ValueError(f"every_n_train_steps must be >= 1, got {every_n_train_steps}.")
+        self.dirpath = Path(dirpath)
+        self.every_n_train_steps = int(every_n_train_steps)
+        self._saved_at = -1
+
+    @property
+    def path(self) -> Path:
+        return self.dirpath / "last.ckpt"
+
+    def _save(self, trainer: L.Trainer) -> None:
+        if trainer.global_step == self._saved_at or trainer.sanity_checking:
+            return
+        trainer.save_checkpoint(self.path, weights_only=False)
+        self._saved_at = trainer.global_step
+
+    def on_train_batch_end(self, trainer: L.Trainer, *args: Any) -> None:
+        if trainer.global_step and trainer.global_step % self.every_n_train_steps == 0:
+            self._save(trainer)
+
+    def on_validation_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if trainer.state.fn == "fit":
+            self._save(trainer)
+
+    def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self._save(trainer)
+
+    def on_exception(
+        self, trainer: L.Trainer, pl_module: L.LightningModule, exception: BaseException
+    ) -> None:
+        if isinstance(exception, KeyboardInterrupt) and trainer.state.fn == "fit":
+            self._save(trainer)
+            log.warning(
+                "Interrupted at step %d: checkpoint saved to %s; continue with resume=true output_dir=%s",
+                trainer.global_step,
+                self.path,
+                self.dirpath.parent,
+            )
+
+
+class AtomicCheckpointIO(TorchCheckpointIO):
+    """Lightning checkpoint I/O that writes to a temporary sibling and renames it into place."""
+
+    def save_checkpoint(self, checkpoint: dict[str, Any], path: Any, storage_options: Any = None) -> None:
+        if storage_options is not None:
+            raise TypeError(f"AtomicCheckpointIO takes no storage_options, got {storage_options!r}.")
+        atomic_write(path, lambda f: torch.save(checkpoint, f))

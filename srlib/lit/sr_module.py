@@ -1,7 +1,9 @@
-"""``SRModule``: the LightningModule for pixel-loss super-resolution training.
+"""``SRModule``: the LightningModule for pixel/perceptual-loss super-resolution training.
 
 The network, the loss and the optimizer are injected; the module only wires them into Lightning's
-loop and logs ``train/loss``, ``val/psnr`` and ``val/ssim`` (SR protocol, see :mod:`srlib.metrics`).
+loop and logs ``train/loss`` (and each term of a :class:`srlib.losses.WeightedLoss`), ``val/psnr`` and
+``val/ssim`` (SR protocol, see :mod:`srlib.metrics`). A step whose loss is NaN or infinite is skipped
+(the weights keep their last finite values) and stops the run with :attr:`SRModule.stop_reason` set.
 """
 
 from __future__ import annotations
@@ -69,15 +71,39 @@ class SRModule(L.LightningModule):
         border = int(getattr(net, "scale", 0)) if crop_border is None else int(crop_border)
         self.val_psnr = PSNR(crop_border=border)
         self.val_ssim = SSIM(crop_border=border)
+        self.stop_reason: str | None = None
 
     def forward(self, lr: Tensor) -> Tensor:
         return self.net(lr)
 
-    def training_step(self, batch: dict, batch_idx: int) -> Tensor:
+    def training_step(self, batch: dict, batch_idx: int) -> Tensor | None:
         sr = self.net(batch["lr"])
         loss = self.loss(sr.float(), batch["hr"])
-        self.log("train/loss", loss, prog_bar=True, batch_size=batch["lr"].shape[0])
+        if not self.loss_is_finite(loss, "loss"):
+            return None  # Lightning skips backward and the optimizer step
+        self.log_losses("train/loss", loss, self.loss, batch["lr"].shape[0])
         return loss
+
+    def loss_is_finite(self, loss: Tensor, what: str) -> bool:
+        """All ranks agree whether ``loss`` is finite; if not, ask the trainer to stop and say why."""
+        finite = bool(torch.isfinite(loss.detach()).all())
+        if self._trainer is not None:
+            finite = self.trainer.strategy.reduce_boolean_decision(finite, all=True)
+        if not finite:
+            self.stop_reason = (
+                f"the {what} became {float(loss.detach())} at step {self.global_step + 1}; the weights and "
+                "checkpoint keep the last finite step. Lower the learning rate, set "
+                "trainer.gradient_clip_val, or use trainer.precision=32-true."
+            )
+            if self._trainer is not None:
+                self.trainer.should_stop = True
+        return finite
+
+    def log_losses(self, name: str, total: Tensor, loss: nn.Module, batch_size: int) -> None:
+        """Log ``total`` as ``name`` and each term of a weighted loss as ``name/<term>``."""
+        self.log(name, total, prog_bar=True, batch_size=batch_size)
+        for term, value in (getattr(loss, "last_terms", None) or {}).items():
+            self.log(f"{name}/{term}", value, batch_size=batch_size)
 
     def validation_step(self, batch: dict, batch_idx: int) -> None:
         sr = self.net(batch["lr"]).float().clamp(0.0, 1.0)
@@ -85,6 +111,16 @@ class SRModule(L.LightningModule):
         self.val_ssim.update(sr, batch["hr"])
         self.log("val/psnr", self.val_psnr, prog_bar=True, batch_size=1)
         self.log("val/ssim", self.val_ssim, batch_size=1)
+
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        # The loss's frozen backbones (VGG19, LPIPS: ~80 MB) come from their own files: not checkpointed.
+        checkpoint["state_dict"] = {
+            k: v for k, v in checkpoint["state_dict"].items() if not k.startswith("loss.")
+        }
+
+    def load_state_dict(self, state_dict: Any, strict: bool = True, assign: bool = False) -> Any:
+        frozen = {k: v for k, v in self.state_dict().items() if k.startswith("loss.")}
+        return super().load_state_dict({**frozen, **state_dict}, strict=strict, assign=assign)
 
     def configure_optimizers(self) -> Any:
         optimizer = self.optimizer_factory(self.net.parameters())

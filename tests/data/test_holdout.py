@@ -127,8 +127,7 @@ def test_subimage_cache_respects_the_holdout(tmp_path) -> None:
 
 def test_holdout_errors_name_the_problem_and_the_fix(tmp_path) -> None:
     hr = _folder(tmp_path)
-    with pytest.raises(ValueError, match=r"val_dir=.*holdout=2.*use one or the other"):
-        _dm(hr, holdout=2, val_dir=hr)
+    assert _dm(hr, holdout=2, val_dir=hr).holdout == 0  # a named validation folder wins
     with pytest.raises(ValueError, match=r"val_lr_dir=.*drop val_lr_dir"):
         _dm(hr, holdout=2, val_lr_dir=hr)
     for bad in (1.0, 1.5, -0.1, float("nan")):

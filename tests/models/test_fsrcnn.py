@@ -114,7 +114,7 @@ def test_seed_file_beats_bicubic_on_set5(set5_subset: Path) -> None:
 
     bicubic = evaluate_folder(create_model("bicubic", scale=4), set5_subset, 4).psnr
     # bf16 autocast is faster than fp32 here (the transposed conv) and within 0.02 dB of it.
-    score = evaluate_folder(load_model(need(SEED_FILE)), set5_subset, 4, amp=True).psnr
+    score = evaluate_folder(load_model(need(SEED_FILE)), set5_subset, 4, dtype="auto").psnr
     assert bicubic == pytest.approx(README_BICUBIC, abs=0.05)
     assert score > bicubic + 1.5
     assert score == pytest.approx(README_FSRCNN, abs=0.1)

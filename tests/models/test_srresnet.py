@@ -137,7 +137,7 @@ def test_seed_file_beats_bicubic_on_set5(
 
     net = load_model(need(WEIGHTS / filename))
     # bf16 autocast (AMX) is ~2.5x faster than fp32 here and within 0.01 dB of it on these files.
-    score = evaluate_folder(net, set5_subset, 4, amp=True).psnr
+    score = evaluate_folder(net, set5_subset, 4, dtype="auto").psnr
     assert bicubic_psnr == pytest.approx(README_BICUBIC, abs=0.05)
     assert score > bicubic_psnr + 1.5
     assert score == pytest.approx(readme_psnr, abs=0.1)
@@ -157,7 +157,7 @@ def test_input_range_matters(one_image: Path) -> None:
         def forward(self, x: torch.Tensor) -> torch.Tensor:
             return self.inner((x + 1.0) * 0.5)  # the inner network then sees x in [0, 1]
 
-    right = evaluate_folder(net, one_image, 4, amp=True).psnr
-    wrong = evaluate_folder(WrongRange(net), one_image, 4, amp=True).psnr
+    right = evaluate_folder(net, one_image, 4, dtype="auto").psnr
+    wrong = evaluate_folder(WrongRange(net), one_image, 4, dtype="auto").psnr
     assert right > 30.0
     assert wrong < right - 10.0

@@ -1,0 +1,409 @@
+"""One training run from a composed recipe: build, guard the output folder, fit, export, evaluate.
+
+What a run writes (under ``output_dir``): ``recipe.yaml`` (the composed config), ``checkpoints/last.ckpt``
+(Lightning state: optimisers, schedulers, EMA, step; resumable), ``best.safetensors`` /
+``last.safetensors`` (srlib weights, EMA when on), ``metrics.json`` (schedule done vs planned, final
+scores) and ``comparison.png``; logs under ``logs/``.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+import warnings
+from pathlib import Path
+from typing import Any
+
+import torch
+from omegaconf import DictConfig, OmegaConf
+from torch import nn
+
+__all__ = ["RecipeError", "build_module", "build_network", "final_evaluation", "run_dir", "train"]
+
+log = logging.getLogger("srlib.train")
+
+#: Set by rank 0 for the worker processes Lightning's DDP launcher starts, so they share its folder.
+RUN_DIR_ENV = "SRLIB_RUN_DIR"
+_RUN_MARKERS = ("recipe.yaml", "checkpoints", "best.safetensors", "last.safetensors", "metrics.json")
+_INT_KEYS = ("trainer.max_steps", "trainer.max_epochs", "trainer.log_every_n_steps", "seed", "scale")
+
+
+class RecipeError(ValueError):
+    """A recipe or override that cannot run; the message names the key or file and the fix."""
+
+
+# -- checks --------------------------------------------------------------------------------------
+def check_recipe(cfg: DictConfig) -> None:
+    """Fail on missing mandatory keys and wrongly typed values before anything is built or written."""
+    missing = sorted(OmegaConf.missing_keys(cfg))
+    if missing:
+        raise RecipeError(
+            f"{', '.join(missing)} {'is' if len(missing) == 1 else 'are'} required by this recipe; "
+            f"add {' '.join(f'{k}=...' for k in missing)} to the command "
+            f"(for example data.train_dir=/path/to/photos)."
+        )
+    for key in _INT_KEYS:
+        value = OmegaConf.select(cfg, key)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
+            raise RecipeError(f"{key} must be an integer, got {value!r} ({type(value).__name__}).")
+    precision = OmegaConf.select(cfg, "trainer.precision")
+    valid = ("auto", "32-true", "32", "bf16-mixed", "16-mixed", "bf16-true", "16-true", "64-true")
+    if str(precision) not in valid:
+        raise RecipeError(f"trainer.precision must be one of {', '.join(valid)}; got {precision!r}.")
+
+
+# -- building ------------------------------------------------------------------------------------
+def build_network(cfg: DictConfig) -> nn.Module:
+    """The network of ``cfg.model``, started from ``cfg.init_weights`` when given.
+
+    ``model.name: from_weights`` rebuilds the architecture from the weights file itself (srlib
+    ``.safetensors`` or a recognised foreign ``.pth``). ``init_partial: true`` loads only the tensors
+    whose names and shapes fit (for example x2 weights into an x4 model: all but the upsampler).
+    """
+    from srlib.models import create_model, load_model
+    from srlib.models._checkpoint import load_checked, load_state_dict
+
+    model_cfg = OmegaConf.to_container(cfg.model, resolve=True)
+    name = model_cfg.pop("name")
+    weights = cfg.get("init_weights")
+    if weights is not None and not Path(str(weights)).expanduser().is_file():
+        raise RecipeError(f"init_weights file {weights} does not exist; pass the path of a weights file.")
+    if name == "from_weights":
+        if weights is None:
+            raise RecipeError(
+                "model=from_weights needs init_weights=/path/to/weights (.safetensors or .pth)."
+            )
+        path = Path(str(weights)).expanduser()
+        if path.suffix == ".safetensors":  # srlib files record the scale they were trained for
+            net = load_model(path)
+        else:  # foreign files: the scale comes from the recipe (a mismatch shows up as wrong shapes)
+            net = load_model(path, scale=int(cfg.scale))
+        if int(getattr(net, "scale", cfg.scale)) != int(cfg.scale):
+            raise RecipeError(
+                f"{weights} holds an x{net.scale} {type(net).__name__} but the recipe trains x{cfg.scale}; "
+                f"pass scale={net.scale}, or init_partial=true with model=NAME to reuse it for x{cfg.scale}."
+            )
+        log.info("Fine-tuning %s (x%d) from %s", type(net).__name__, net.scale, weights)
+        return net.train()
+    net = create_model(name, **model_cfg)
+    if weights is not None:
+        state = load_state_dict(Path(str(weights)).expanduser())
+        own = net.state_dict()
+        if cfg.get("init_partial"):
+            fitting = {k: v for k, v in state.items() if k in own and own[k].shape == v.shape}
+            skipped = sorted(set(own) - set(fitting))
+            if not fitting:
+                raise RecipeError(
+                    f"No tensor of {weights} fits {name} (x{cfg.scale}); check model= and scale=."
+                )
+            log.info(
+                "Initialised %d/%d tensors of %s from %s; new: %s",
+                len(fitting),
+                len(own),
+                name,
+                weights,
+                ", ".join(skipped[:8]) or "none",
+            )
+            state = fitting
+        load_checked(
+            net,
+            state,
+            source=str(weights),
+            what=f"{name} x{cfg.scale}",
+            hint="Use the weights of the same architecture and scale, model=from_weights to rebuild from "
+            "the file, or init_partial=true to load only what fits.",
+            strict=not cfg.get("init_partial"),
+        )
+        log.info("Initialised %s from %s", name, weights)
+    return net
+
+
+def build_module(cfg: DictConfig, net: nn.Module) -> Any:
+    """``SRModule``, or ``SRGANModule`` when the recipe has a ``gan`` section."""
+    from hydra.utils import instantiate
+
+    from srlib.lit.sr_module import SRModule
+
+    common = {
+        "loss": instantiate(cfg.loss) if cfg.get("loss") else None,
+        "optimizer": instantiate(cfg.optimizer),
+        "scheduler": instantiate(cfg.scheduler) if cfg.get("scheduler") else None,
+        "scheduler_interval": cfg.module.scheduler_interval,
+        "channels_last": bool(cfg.channels_last),
+    }
+    gan = cfg.get("gan")
+    if not gan:
+        return SRModule(net, **common)
+    from srlib.lit.srgan_module import SRGANModule
+    from srlib.models import create_discriminator
+
+    d_cfg = OmegaConf.to_container(gan.discriminator, resolve=True)
+    discriminator = create_discriminator(d_cfg.pop("name"), **d_cfg)
+    return SRGANModule(
+        net,
+        discriminator,
+        gan_loss=str(gan.gan_loss),
+        adversarial_weight=float(gan.adversarial_weight),
+        d_optimizer=instantiate(gan.d_optimizer) if gan.get("d_optimizer") else None,
+        d_steps=int(gan.d_steps),
+        warmup_steps=int(gan.warmup_steps),
+        gp_weight=float(gan.gp_weight),
+        grad_clip=gan.get("grad_clip"),
+        **common,
+    )
+
+
+# -- the output folder ---------------------------------------------------------------------------
+def _holds_run(folder: Path) -> bool:
+    return folder.is_dir() and any((folder / m).exists() for m in _RUN_MARKERS)
+
+
+def run_dir(cfg: DictConfig) -> Path:
+    """The run's folder: created new, or the one to resume; a finished or running run is never overwritten.
+
+    Without ``output_dir`` the folder is ``outputs/<name>/<date-time>`` (``-1``, ``-2``, ... appended
+    when two runs start in the same second).
+    """
+    inherited = os.environ.get(RUN_DIR_ENV)
+    if inherited:  # a DDP worker started by rank 0
+        return Path(inherited)
+    if cfg.get("resume"):
+        if not cfg.get("output_dir"):
+            raise RecipeError("resume=true needs output_dir=<the folder of the run to continue>.")
+        folder = Path(str(cfg.output_dir)).expanduser()
+        ckpt = folder / "checkpoints" / "last.ckpt"
+        if not ckpt.is_file():
+            raise RecipeError(
+                f"Nothing to resume in {folder}: {ckpt} does not exist. Start a new run without resume=true."
+            )
+        return folder
+    if cfg.get("output_dir"):
+        folder = Path(str(cfg.output_dir)).expanduser()
+        if _holds_run(folder):
+            raise RecipeError(
+                f"output_dir {folder} already holds a run. Continue it with resume=true, or write this one "
+                "elsewhere (another output_dir=..., or leave output_dir unset for a new dated folder)."
+            )
+        folder.mkdir(parents=True, exist_ok=True)
+        return folder
+    base = Path("outputs") / str(cfg.name) / time.strftime("%Y%m%d-%H%M%S")
+    for i in range(1000):
+        folder = base if i == 0 else base.with_name(f"{base.name}-{i}")
+        try:
+            folder.mkdir(parents=True, exist_ok=False)
+            return folder
+        except FileExistsError:
+            continue
+    raise RecipeError(f"Could not create a new run folder next to {base}; set output_dir=...")
+
+
+# -- the run -------------------------------------------------------------------------------------
+def _precision(cfg: DictConfig) -> str:
+    from srlib.precision import auto_precision
+
+    precision = str(cfg.trainer.precision)
+    if precision == "auto":
+        return auto_precision(str(cfg.trainer.get("accelerator", "auto")))
+    log.info("precision %s (set in the recipe)", precision)
+    return precision
+
+
+def _logger(cfg: DictConfig, out_dir: Path) -> Any:
+    from hydra.utils import instantiate
+
+    if not cfg.get("logger"):
+        return False
+    try:
+        return instantiate(cfg.logger, save_dir=str(out_dir))
+    except Exception as err:  # e.g. TensorBoard not installed
+        if "tensorboard" in str(err).lower():
+            raise RecipeError(
+                "logger=tensorboard needs TensorBoard: pip install tensorboard (or use logger=csv)."
+            ) from err
+        raise
+
+
+def train(cfg: DictConfig) -> dict[str, Any]:
+    """Run a composed recipe: fit, export weights, evaluate, write metrics and a comparison image.
+
+    Returns:
+        Paths of what was written, the schedule done vs planned, and the final metrics.
+
+    Raises:
+        RecipeError: a bad recipe, override, weights file or data folder (nothing is written then).
+    """
+    import lightning as L
+    from hydra.errors import InstantiationException
+    from hydra.utils import instantiate
+
+    from srlib._fs import atomic_write
+    from srlib.evaluate import write_json
+    from srlib.lit.callbacks import AtomicCheckpointIO, ExportWeights, GeneratorEMA, LastCheckpoint
+    from srlib.models import load_model
+
+    check_recipe(cfg)
+    L.seed_everything(int(cfg.seed), workers=True, verbose=False)
+    precision = _precision(cfg)
+    try:
+        net = build_network(cfg)
+        degradation = instantiate(cfg.degrade) if cfg.get("degrade") else None
+        datamodule = instantiate(cfg.data, degradation=degradation)
+        module = build_module(cfg, net)
+        # Check the data before anything is written: empty folders, bad files, too-small images.
+        if not os.environ.get(RUN_DIR_ENV):
+            datamodule.prepare_data()
+        datamodule.setup("fit")
+    except RecipeError:
+        raise
+    except (ValueError, FileNotFoundError, TypeError, InstantiationException) as err:
+        raise RecipeError(_plain_message(err)) from err
+
+    out_dir = run_dir(cfg)
+    os.environ[RUN_DIR_ENV] = str(out_dir)
+    resume_from = out_dir / "checkpoints" / "last.ckpt" if cfg.get("resume") else None
+    if not resume_from:
+        atomic_write(out_dir / "recipe.yaml", lambda f: f.write(OmegaConf.to_yaml(cfg).encode()))
+
+    cb = cfg.callbacks
+    exporter = ExportWeights(out_dir, monitor=str(cb.monitor))
+    last = LastCheckpoint(out_dir / "checkpoints", every_n_train_steps=int(cb.checkpoint_every_n_steps))
+    callbacks: list[Any] = [exporter, last]
+    if cb.get("ema_decay"):
+        callbacks.append(GeneratorEMA(decay=float(cb.ema_decay)))
+    trainer_kwargs = OmegaConf.to_container(cfg.trainer, resolve=True)
+    trainer_kwargs["precision"] = precision
+    if cfg.get("gan") and trainer_kwargs.get("gradient_clip_val"):
+        raise RecipeError("GAN recipes clip with gan.grad_clip=...; set trainer.gradient_clip_val=null.")
+    trainer = L.Trainer(
+        **trainer_kwargs,
+        default_root_dir=str(out_dir),
+        logger=_logger(cfg, out_dir),
+        callbacks=callbacks,
+        plugins=[AtomicCheckpointIO()],
+        enable_checkpointing=False,
+    )
+    started = time.perf_counter()
+    # Frozen loss backbones (VGG, LPIPS) stay in eval mode on purpose.
+    warnings.filterwarnings("ignore", message=r"Found \d+ module\(s\) in eval mode")
+    trainer.fit(module, datamodule=datamodule, ckpt_path=str(resume_from) if resume_from else None)
+    os.environ.pop(RUN_DIR_ENV, None)
+    planned = _planned_steps(trainer)
+    result: dict[str, Any] = {
+        "output_dir": str(out_dir),
+        "best_weights": str(exporter.best_path),
+        "last_weights": str(exporter.last_path),
+        "checkpoint": str(last.path),
+        "train_seconds": round(time.perf_counter() - started, 1),
+        "global_steps": int(trainer.global_step),
+        "planned_steps": planned,
+        "precision": precision,
+    }
+    stop = _stop_reason(trainer, module, planned)
+    if stop:
+        result["stopped"], result["stop_detail"] = stop
+        log.warning("Run stopped early: %s (%s).", *stop)
+    if not trainer.is_global_zero:
+        return result
+    schedule = {k: result.get(k) for k in ("global_steps", "planned_steps", "stopped", "stop_detail")}
+    payload: dict[str, Any] = {"schedule": schedule, "precision": precision}
+    evaluate = (
+        cfg.final_eval.enabled
+        and not trainer_kwargs.get("fast_dev_run")
+        and datamodule.val_set is not None
+        and (stop is None or stop[0] == "max_time")
+    )
+    if evaluate:
+        best = load_model(exporter.best_path)
+        scores = final_evaluation(best, datamodule, out_dir, dtype=str(cfg.final_eval.dtype))
+        payload.update(scores.pop("payload"))
+        result.update(scores)
+    result["metrics"] = str(write_json(out_dir / "metrics.json", payload))
+    return result
+
+
+def _plain_message(err: BaseException) -> str:
+    """The user-facing cause of a build error (Hydra wraps the real one in ``InstantiationException``)."""
+    cause = err
+    while cause.__cause__ is not None and type(cause).__name__ == "InstantiationException":
+        cause = cause.__cause__
+    message = str(cause)
+    if isinstance(cause, TypeError) and "unexpected keyword argument" in message:
+        key = message.rsplit("'", 2)[-2] if message.count("'") >= 2 else "?"
+        where = str(err).rsplit("full_key: ", 1)[-1].strip() if "full_key: " in str(err) else "the recipe"
+        message = (
+            f"{where}.{key} is not a setting of {message.split('.')[0].split('(')[0]}; remove it with "
+            f"~{where}.{key} (or pick a {where} group that takes it). Details: {message}"
+        )
+    return message
+
+
+def _planned_steps(trainer: Any) -> int | None:
+    try:
+        steps = trainer.estimated_stepping_batches
+    except Exception:  # no loader length (iterable datasets)
+        return None
+    if steps == float("inf"):
+        return None
+    module = trainer.lightning_module
+    if not module.automatic_optimization and hasattr(module, "optimizer_steps"):
+        # Manual optimisation counts every optimizer's steps (generator and discriminator).
+        return int(trainer.max_steps) if trainer.max_steps > 0 else module.optimizer_steps(int(steps))
+    return int(steps)
+
+
+def _stop_reason(trainer: Any, module: Any, planned: int | None) -> tuple[str, str] | None:
+    if getattr(module, "stop_reason", None):
+        return "non-finite loss", module.stop_reason
+    if trainer.interrupted:
+        return "interrupted", "Ctrl-C; resume with resume=true"
+    from lightning.pytorch.callbacks import Timer
+
+    timers = [c for c in trainer.callbacks if isinstance(c, Timer)]
+    out_of_time = any((t.time_remaining() or 0) <= 0 for t in timers)
+    if out_of_time and (planned is None or trainer.global_step < planned):
+        return (
+            "max_time",
+            f"trainer.max_time reached after {trainer.global_step} of {planned} steps; raise "
+            "trainer.max_time or continue with resume=true",
+        )
+    return None
+
+
+def final_evaluation(net: torch.nn.Module, datamodule: Any, out_dir: Path, *, dtype: str = "fp32") -> dict:
+    """Score ``net`` and bicubic on the validation images; write comparison.png; return the scores."""
+    from srlib.data.image_io import write_image
+    from srlib.evaluate import evaluate_images, super_resolve
+    from srlib.metrics import make_lr
+    from srlib.models import create_model
+
+    val = datamodule.val_set
+    images = list(zip(val.names, val.images, strict=True))
+    scale = datamodule.scale
+    model_scores = evaluate_images(net, images, scale, dtype=dtype, name="model")
+    bicubic = create_model("bicubic", scale=scale)
+    bicubic_scores = evaluate_images(bicubic, images, scale, name="bicubic")
+    payload = {
+        "scale": scale,
+        "model": model_scores.to_dict(),
+        "bicubic": bicubic_scores.to_dict(),
+        "psnr_gain_over_bicubic": round(model_scores.psnr - bicubic_scores.psnr, 4),
+    }
+    name, hr = images[0]
+    lr = make_lr(hr, scale).float().div(255.0)
+    lr = lr.repeat(3, 1, 1) if lr.shape[0] == 1 else lr
+    hr_rgb = hr.float().div(255.0)
+    hr_rgb = hr_rgb.repeat(3, 1, 1) if hr_rgb.shape[0] == 1 else hr_rgb
+    panels = [super_resolve(bicubic, lr[None])[0], super_resolve(net, lr[None], dtype=dtype)[0], hr_rgb]
+    gap = torch.ones(3, hr_rgb.shape[1], 8)
+    strip = torch.cat([panels[0], gap, panels[1], gap, panels[2]], dim=2)
+    comparison = write_image(out_dir / "comparison.png", strip)
+    return {
+        "payload": payload,
+        "comparison": str(comparison),
+        "comparison_image": name,
+        "psnr": round(model_scores.psnr, 4),
+        "bicubic_psnr": round(bicubic_scores.psnr, 4),
+        "ssim": round(model_scores.ssim, 4),
+        "bicubic_ssim": round(bicubic_scores.ssim, 4),
+    }
