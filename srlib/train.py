@@ -223,6 +223,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         if show:
             print(OmegaConf.to_yaml(cfg))
             return 0
+        if cfg.get("sweep"):
+            log.warning(
+                "Recipe %s is a sweep over %s: add -m to run every combination; running one run now.",
+                cfg.name,
+                ", ".join(str(k) for k in cfg.sweep),
+            )
         result = train(cfg)
     except RecipeError as err:
         print(f"error: {err}", file=sys.stderr)

@@ -9,26 +9,67 @@ import zipfile
 from pathlib import Path
 
 import pytest
+from omegaconf import OmegaConf
 
 from srlib.train import compose_recipe, list_recipes, main, recipes_root, train
 from tests.conftest import REPO
 
-BUILTIN = ["quickstart", "vdsr_x2", "vdsr_x3", "vdsr_x4"]
+BUILTIN = [
+    "quickstart",
+    "vdsr_x2",
+    "vdsr_x3",
+    "vdsr_x4",
+    "vdsr_ablation",
+    "vdsr_ablation_short",
+    "fsrcnn_x4",
+    "edsr_baseline_x4",
+    "mobilesr_x4",
+    "mobilesr_x4_gan",
+    "minisrresnet_x4",
+    "minisrgan_x4",
+    "hat_lite_x2",
+    "hat_lite_x4",
+    "realesrnet_x4",
+    "realesrgan_x4",
+    "finetune",
+]
 
 
 @pytest.mark.parametrize("recipe", BUILTIN)
-def test_every_builtin_recipe_composes_and_builds(recipe: str) -> None:
+def test_every_builtin_recipe_composes_and_builds(recipe: str, tmp_path) -> None:
+    """Each recipe builds its network, loss, optimizer, degradation and Lightning module."""
     from hydra.utils import instantiate
 
     import srlib
+    from srlib.lit.run import build_module, build_network
 
-    cfg = compose_recipe([f"recipe={recipe}"])
+    overrides = [f"recipe={recipe}"]
+    if recipe == "finetune":
+        weights = srlib.save_model(srlib.create_model("fsrcnn", scale=4), tmp_path / "w.safetensors")
+        overrides += [f"init_weights={weights}", f"data.train_dir={tmp_path}"]
+    cfg = compose_recipe(overrides)
     assert cfg.name == recipe
-    model_cfg = dict(cfg.model)
-    net = srlib.create_model(model_cfg.pop("name"), **model_cfg)
+    if OmegaConf.select(cfg, "init_weights") == "???":
+        cfg.init_weights = None  # a GAN stage's generator file: tested in test_train_runs
+    for term in (cfg.loss.get("terms") or {}).values():
+        if "backbone_weights" in term:
+            term.backbone_weights = "random"  # no VGG19 download here
+    net = build_network(cfg)
     assert net.scale == cfg.scale
+    module = build_module(cfg, net)
+    assert module.net is net and (cfg.gan != {}) == hasattr(module, "discriminator")
     instantiate(cfg.optimizer)(net.parameters())
     assert instantiate(cfg.degrade).scale == cfg.scale
+
+
+def test_sweep_recipes_expand_to_their_grid() -> None:
+    from srlib.train import expand_sweep
+
+    cfg = compose_recipe(["recipe=vdsr_ablation"])
+    runs = expand_sweep([], OmegaConf.to_container(cfg.sweep))
+    assert len(runs) == 36 and runs[0] == ["model=vdsr", "model.depth=12", "scale=2"]
+    cell = compose_recipe(["recipe=vdsr_ablation", *runs[-1]])
+    assert (cell.model.norm, cell.model.block_residual, cell.model.depth, cell.scale) == ("bn", True, 30, 4)
 
 
 def test_recipes_listed() -> None:

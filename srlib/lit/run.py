@@ -275,6 +275,9 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     trainer_kwargs["precision"] = precision
     if cfg.get("gan") and trainer_kwargs.get("gradient_clip_val"):
         raise RecipeError("GAN recipes clip with gan.grad_clip=...; set trainer.gradient_clip_val=null.")
+    if cfg.get("gan") and trainer_kwargs.get("strategy") == "ddp":
+        # Each GAN step leaves one network's parameters out of the other's backward pass.
+        trainer_kwargs["strategy"] = "ddp_find_unused_parameters_true"
     trainer = L.Trainer(
         **trainer_kwargs,
         default_root_dir=str(out_dir),
