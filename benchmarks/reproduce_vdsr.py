@@ -1,6 +1,6 @@
 """Reproduce the VDSR paper's Set5/Set14 table with the reference weights and srlib's protocol.
 
-    python benchmarks/reproduce_vdsr.py [--amp] [--shared ../shared]
+    python benchmarks/reproduce_vdsr.py [--dtype auto|bf16|fp32] [--shared ../shared]
 
 Prints bicubic and VDSR Y-PSNR/SSIM per set and scale beside the published numbers
 (Kim et al., CVPR 2016, Table 3) and the differences.
@@ -28,7 +28,7 @@ PAPER = {  # (bicubic, VDSR) PSNR in dB
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--shared", type=Path, default=Path(__file__).resolve().parents[2] / "shared")
-    parser.add_argument("--amp", action="store_true", help="bf16 autocast for VDSR")
+    parser.add_argument("--dtype", default="fp32", help="fp32 (the protocol), auto or bf16 for VDSR")
     parser.add_argument("--sets", nargs="+", default=["Set5", "Set14"])
     args = parser.parse_args()
     weights = args.shared / "weights" / "vdsr_model_epoch_50.safetensors"
@@ -40,7 +40,7 @@ def main() -> None:
             folder = args.shared / "data" / name
             started = time.perf_counter()
             bic = evaluate_folder(srlib.create_model("bicubic", scale=scale), folder, scale)
-            vdsr = evaluate_folder(srlib.load_model(weights, scale=scale), folder, scale, amp=args.amp)
+            vdsr = evaluate_folder(srlib.load_model(weights, scale=scale), folder, scale, dtype=args.dtype)
             pb, pv = PAPER[(name, scale)]
             print(
                 f"{name:<6} {scale:>2}  {bic.psnr:8.3f} {pb:6.2f} {bic.psnr - pb:+6.3f}   "

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+from functools import partial
 import logging
 import os
 from pathlib import Path
@@ -10,9 +11,9 @@ from typing import Any
 
 import lightning as L
 import torch
-from lightning.pytorch.callbacks import EMAWeightAveraging
+from lightning.pytorch.callbacks import WeightAveraging
 from lightning.pytorch.plugins.io import TorchCheckpointIO
-from torch import nn
+from torch import Tensor, nn
 from torch.optim.swa_utils import AveragedModel
 
 from srlib._fs import atomic_write
@@ -23,25 +24,28 @@ __all__ = ["AtomicCheckpointIO", "ExportWeights", "GeneratorEMA", "LastCheckpoin
 log = logging.getLogger(__name__)
 
 
-class GeneratorEMA(EMAWeightAveraging):
-    """Lightning's EMA weight averaging applied to ``pl_module.net`` alone.
+class GeneratorEMA(WeightAveraging):
+    """An exponential moving average of ``pl_module.net`` through Lightning's ``WeightAveraging``.
 
-    Lightning's callback averages the whole LightningModule; for a GAN that would also average the
-    discriminator and the frozen VGG of the perceptual loss. This keeps Lightning's update rule,
-    schedule (``decay``, ``update_every_n_steps``, ``update_starting_at_step``) and validation swap, but
-    on the generator only. The averaged network is :attr:`averaged_net` (what :class:`ExportWeights`
-    writes) and is saved in, and restored from, Lightning checkpoints.
+    Lightning's EMA callback averages the whole LightningModule; for a GAN that would also average the
+    discriminator and the frozen VGG of the perceptual loss. This keeps Lightning's machinery (update
+    after every optimizer step, the averaged weights swapped in for validation and copied in at the end
+    of training) on the generator only. The averaged network is :attr:`averaged_net` (what
+    :class:`ExportWeights` writes); it is saved in, and restored from, Lightning checkpoints.
+
+    The decay warms up as ``min(decay, (1 + n) / (10 + n))`` after ``n`` updates (as timm's EMA does), so
+    a short run is not dominated by its random initial weights; past ~10,000 updates it is ``decay``.
 
     Args:
         decay: EMA decay per update (0.999 in HAT's and Real-ESRGAN's recipes).
-        **kwargs: passed to :class:`lightning.pytorch.callbacks.EMAWeightAveraging`.
+        warmup: use the warm-up above (``False``: the fixed decay from the first update, as BasicSR).
     """
 
-    def __init__(self, decay: float = 0.999, **kwargs: Any) -> None:
+    def __init__(self, decay: float = 0.999, *, warmup: bool = True) -> None:
         if not 0.0 < decay < 1.0:
             raise ValueError(f"EMA decay must be in (0, 1), got {decay}.")
-        super().__init__(decay=decay, **kwargs)
-        self.decay = decay
+        super().__init__(avg_fn=partial(_ema_update, decay=float(decay), warmup=warmup))
+        self.decay, self.warmup = float(decay), warmup
 
     @property
     def averaged_net(self) -> nn.Module | None:
@@ -60,13 +64,6 @@ class GeneratorEMA(EMAWeightAveraging):
         if trainer.global_step > self._latest_update_step and self.should_update(step_idx=step_idx):
             self._average_model.update_parameters(pl_module.net)
             self._latest_update_step = trainer.global_step
-
-    def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        if trainer.current_epoch > self._latest_update_epoch and self.should_update(
-            epoch_idx=trainer.current_epoch
-        ):
-            self._average_model.update_parameters(pl_module.net)
-            self._latest_update_epoch = trainer.current_epoch
 
     def _pairs(self, pl_module: L.LightningModule):
         avg = self._average_model.module
@@ -100,6 +97,12 @@ class GeneratorEMA(EMAWeightAveraging):
             self._average_model.load_state_dict(state)
         elif self._average_model is not None:
             log.warning("The checkpoint has no EMA state; the EMA restarts from the current weights.")
+
+
+def _ema_update(averaged: Tensor, current: Tensor, num_averaged: Tensor, *, decay: float, warmup: bool) -> Tensor:
+    n = float(num_averaged)
+    d = min(decay, (1.0 + n) / (10.0 + n)) if warmup else decay
+    return averaged + (current - averaged) * (1.0 - d)
 
 
 def _export_source(trainer: L.Trainer, pl_module: L.LightningModule) -> nn.Module:

@@ -149,3 +149,17 @@ def test_bad_arguments() -> None:
     with pytest.raises(ValueError, match="hinge"):
         _module("hinj")
     assert isinstance(_module("ragan").gan_loss, GANLoss)
+
+
+def test_ema_decay_warms_up() -> None:
+    from srlib.lit.callbacks import _ema_update
+
+    avg, cur = torch.zeros(1), torch.ones(1)
+    warm = _ema_update(avg, cur, torch.tensor(1.0), decay=0.999, warmup=True)
+    torch.testing.assert_close(warm, torch.tensor([1 - 2 / 11]))  # decay (1 + 1) / (10 + 1)
+    late = _ema_update(avg, cur, torch.tensor(1e6), decay=0.999, warmup=True)
+    fixed = _ema_update(avg, cur, torch.tensor(1.0), decay=0.999, warmup=False)
+    torch.testing.assert_close(late, fixed)
+    torch.testing.assert_close(fixed, torch.tensor([0.001]))
+    with pytest.raises(ValueError, match="decay"):
+        GeneratorEMA(decay=1.0)
