@@ -13,6 +13,18 @@ DATA = SHARED / "data"
 WEIGHTS = SHARED / "weights"
 
 
+#: Overrides that make any VDSR-based recipe a seconds-long run (tests of the training machinery).
+TINY_TRAIN = [
+    "model.depth=2",
+    "model.num_feat=8",
+    "data.patch_size=24",
+    "data.batch_size=2",
+    "data.samples_per_epoch=8",
+    "trainer.max_epochs=1",
+    "trainer.precision=32-true",
+]
+
+
 def shared_path(*parts: str) -> Path:
     """A path under ../shared, or skip the test saying what is missing."""
     path = SHARED.joinpath(*parts)

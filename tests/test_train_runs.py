@@ -13,16 +13,9 @@ from omegaconf import OmegaConf
 import srlib
 from srlib.lit.run import RecipeError
 from srlib.train import compose_recipe, main, train
+from tests.conftest import TINY_TRAIN
 
-TINY = [
-    "model.depth=2",
-    "model.num_feat=8",
-    "data.patch_size=24",
-    "data.batch_size=2",
-    "data.samples_per_epoch=8",
-    "trainer.max_epochs=1",
-    "trainer.precision=32-true",
-]
+TINY = TINY_TRAIN
 
 
 class FailingLoss(torch.nn.Module):
@@ -132,6 +125,14 @@ def _photos(folder: Path, n: int, size: int = 40) -> Path:
         (["data=folder"], "data.train_dir is required"),
         (["data=folder", "data.train_dir=EMPTY"], "holds no images"),
         (["loss=mse_vgg54"], "vgg19-dcbb9e9d.pth"),
+        (
+            [
+                "loss=mse_vgg54",
+                "loss.terms.perceptual.backbone_weights=random",
+                "+loss.terms.perceptual.layer_weights.relu5_5=1.0",
+            ],
+            "relu5_4",
+        ),
         (["recipe=finetune", "init_weights=WRONG_SCALE", "data.train_dir=PHOTOS"], "pass scale=2"),
     ],
 )

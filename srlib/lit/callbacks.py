@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import itertools
-from functools import partial
 import logging
 import os
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -99,7 +99,9 @@ class GeneratorEMA(WeightAveraging):
             log.warning("The checkpoint has no EMA state; the EMA restarts from the current weights.")
 
 
-def _ema_update(averaged: Tensor, current: Tensor, num_averaged: Tensor, *, decay: float, warmup: bool) -> Tensor:
+def _ema_update(
+    averaged: Tensor, current: Tensor, num_averaged: Tensor, *, decay: float, warmup: bool
+) -> Tensor:
     n = float(num_averaged)
     d = min(decay, (1.0 + n) / (10.0 + n)) if warmup else decay
     return averaged + (current - averaged) * (1.0 - d)

@@ -8,6 +8,7 @@ scores) and ``comparison.png``; logs under ``logs/``.
 
 from __future__ import annotations
 
+import importlib.util
 import logging
 import os
 import time
@@ -47,6 +48,13 @@ def check_recipe(cfg: DictConfig) -> None:
         value = OmegaConf.select(cfg, key)
         if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
             raise RecipeError(f"{key} must be an integer, got {value!r} ({type(value).__name__}).")
+    if cfg.get("gan") and OmegaConf.select(cfg, "trainer.gradient_clip_val"):
+        raise RecipeError("GAN recipes clip with gan.grad_clip=...; set trainer.gradient_clip_val=null.")
+    target = str(OmegaConf.select(cfg, "logger._target_") or "")
+    if "TensorBoard" in target and not any(
+        importlib.util.find_spec(m) for m in ("tensorboard", "tensorboardX")
+    ):
+        raise RecipeError("logger=tensorboard needs TensorBoard: pip install tensorboard, or use logger=csv.")
     precision = OmegaConf.select(cfg, "trainer.precision")
     valid = ("auto", "32-true", "32", "bf16-mixed", "16-mixed", "bf16-true", "16-true", "64-true")
     if str(precision) not in valid:
@@ -212,16 +220,7 @@ def _precision(cfg: DictConfig) -> str:
 def _logger(cfg: DictConfig, out_dir: Path) -> Any:
     from hydra.utils import instantiate
 
-    if not cfg.get("logger"):
-        return False
-    try:
-        return instantiate(cfg.logger, save_dir=str(out_dir))
-    except Exception as err:  # e.g. TensorBoard not installed
-        if "tensorboard" in str(err).lower():
-            raise RecipeError(
-                "logger=tensorboard needs TensorBoard: pip install tensorboard (or use logger=csv)."
-            ) from err
-        raise
+    return instantiate(cfg.logger, save_dir=str(out_dir)) if cfg.get("logger") else False
 
 
 def train(cfg: DictConfig) -> dict[str, Any]:
@@ -260,7 +259,6 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         raise RecipeError(_plain_message(err)) from err
 
     out_dir = run_dir(cfg)
-    os.environ[RUN_DIR_ENV] = str(out_dir)
     resume_from = out_dir / "checkpoints" / "last.ckpt" if cfg.get("resume") else None
     if not resume_from:
         atomic_write(out_dir / "recipe.yaml", lambda f: f.write(OmegaConf.to_yaml(cfg).encode()))
@@ -273,8 +271,6 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         callbacks.append(GeneratorEMA(decay=float(cb.ema_decay)))
     trainer_kwargs = OmegaConf.to_container(cfg.trainer, resolve=True)
     trainer_kwargs["precision"] = precision
-    if cfg.get("gan") and trainer_kwargs.get("gradient_clip_val"):
-        raise RecipeError("GAN recipes clip with gan.grad_clip=...; set trainer.gradient_clip_val=null.")
     if cfg.get("gan") and trainer_kwargs.get("strategy") == "ddp":
         # Each GAN step leaves one network's parameters out of the other's backward pass.
         trainer_kwargs["strategy"] = "ddp_find_unused_parameters_true"
@@ -289,8 +285,11 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     started = time.perf_counter()
     # Frozen loss backbones (VGG, LPIPS) stay in eval mode on purpose.
     warnings.filterwarnings("ignore", message=r"Found \d+ module\(s\) in eval mode")
-    trainer.fit(module, datamodule=datamodule, ckpt_path=str(resume_from) if resume_from else None)
-    os.environ.pop(RUN_DIR_ENV, None)
+    os.environ[RUN_DIR_ENV] = str(out_dir)  # DDP workers started by fit() share this folder
+    try:
+        trainer.fit(module, datamodule=datamodule, ckpt_path=str(resume_from) if resume_from else None)
+    finally:
+        os.environ.pop(RUN_DIR_ENV, None)
     planned = _planned_steps(trainer)
     result: dict[str, Any] = {
         "output_dir": str(out_dir),

@@ -10,18 +10,9 @@ from pathlib import Path
 
 import pytest
 
-TINY = [
-    "model.depth=2",
-    "model.num_feat=8",
-    "data.patch_size=24",
-    "data.batch_size=2",
-    "data.samples_per_epoch=8",
-    "trainer.max_epochs=1",
-    "trainer.precision=32-true",
-    "trainer.accelerator=cpu",
-    "trainer.devices=2",
-    "trainer.strategy=ddp",
-]
+from tests.conftest import TINY_TRAIN
+
+TINY = [*TINY_TRAIN, "trainer.accelerator=cpu", "trainer.devices=2", "trainer.strategy=ddp"]
 
 
 def _last_val_psnr(run: Path) -> float:
