@@ -285,6 +285,8 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     started = time.perf_counter()
     # Frozen loss backbones (VGG, LPIPS) stay in eval mode on purpose.
     warnings.filterwarnings("ignore", message=r"Found \d+ module\(s\) in eval mode")
+    # Lightning 2.6 on torch 2.14 touches a deprecated pytree class once per fit: noise for users.
+    warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\)", category=FutureWarning)
     os.environ[RUN_DIR_ENV] = str(out_dir)  # DDP workers started by fit() share this folder
     try:
         trainer.fit(module, datamodule=datamodule, ckpt_path=str(resume_from) if resume_from else None)
