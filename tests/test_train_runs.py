@@ -122,6 +122,7 @@ def _photos(folder: Path, n: int, size: int = 40) -> Path:
         (["gan=srgan", "gan.discriminator.name=vgg_discrim"], "vgg_discriminator"),
         (["model=fsrcnx"], "fsrcnn"),
         (["trainer.max_steps=abc"], "trainer.max_steps must be an integer"),
+        (["recipe=minisrgan_x4"], "needs init_weights="),
         (["data=folder"], "data.train_dir is required"),
         (["data=folder", "data.train_dir=EMPTY"], "holds no images"),
         (["loss=mse_vgg54"], "vgg19-dcbb9e9d.pth"),

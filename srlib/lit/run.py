@@ -44,6 +44,17 @@ def check_recipe(cfg: DictConfig) -> None:
             f"add {' '.join(f'{k}=...' for k in missing)} to the command "
             f"(for example data.train_dir=/path/to/photos)."
         )
+    absent = [str(k) for k in (cfg.get("requires") or []) if OmegaConf.select(cfg, str(k)) is None]
+    if absent:
+        raise RecipeError(
+            f"recipe {cfg.get('name')} needs {' '.join(f'{k}=...' for k in absent)}"
+            + (
+                " (the weights to start from, e.g. the best.safetensors of the stage before)"
+                if "init_weights" in absent
+                else ""
+            )
+            + "."
+        )
     for key in _INT_KEYS:
         value = OmegaConf.select(cfg, key)
         if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
