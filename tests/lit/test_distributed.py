@@ -33,7 +33,7 @@ def test_ddp_two_cpu_processes(tmp_path, gan) -> None:
             "+model.num_feat=8",
             "gan.discriminator.num_feat=8",
             "loss.terms.perceptual.backbone_weights=random",
-            "init_weights=null",
+            "requires=[]",  # train the GAN stage from scratch here
         ]
         if gan
         else []
