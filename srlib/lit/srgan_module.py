@@ -18,7 +18,6 @@ optimisation); :attr:`SRGANModule.generator_steps` counts generator steps and is
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from typing import Any
 
 import torch
@@ -124,7 +123,7 @@ class SRGANModule(SRModule):
         return batches + adversarial * self.d_steps
 
     # -- training ------------------------------------------------------------------------------
-    def _step(self, optimizer: Any, loss: Tensor, params: Iterable[nn.Parameter]) -> None:
+    def _step(self, optimizer: Any, loss: Tensor) -> None:
         optimizer.zero_grad(set_to_none=True)
         self.manual_backward(loss)
         if self.grad_clip is not None:
@@ -149,7 +148,7 @@ class SRGANModule(SRModule):
                 self.log("train/g_adv", adv, batch_size=batch_size)
             if not self.loss_is_finite(total, "generator loss"):
                 return
-            self._step(opt_g, total, self.net.parameters())
+            self._step(opt_g, total)
         self.log_losses("train/loss", content, self.loss, batch_size)
         self.log("train/g_total", total, batch_size=batch_size)
         self._generator_steps += 1
@@ -167,7 +166,7 @@ class SRGANModule(SRModule):
                         )
                     if not self.loss_is_finite(loss_d, "discriminator loss"):
                         return
-                    self._step(opt_d, loss_d, self.discriminator.parameters())
+                    self._step(opt_d, loss_d)
             self.log("train/d_loss", loss_d, prog_bar=True, batch_size=batch_size)
             self.log("train/d_real", real_logits.detach().float().mean(), batch_size=batch_size)
             self.log("train/d_fake", fake_logits.detach().float().mean(), batch_size=batch_size)
