@@ -15,7 +15,6 @@ import json
 import logging
 import os
 import sys
-import tempfile
 from collections.abc import Sequence
 from contextlib import nullcontext
 from dataclasses import asdict, dataclass, field
@@ -24,6 +23,7 @@ from pathlib import Path
 import torch
 from torch import Tensor, nn
 
+from srlib._fs import atomic_write
 from srlib._logging import setup_cli_logging
 from srlib.data.image_io import list_images, read_image
 from srlib.metrics import make_lr, modcrop, prepare_for_protocol
@@ -190,13 +190,7 @@ def format_table(result: EvaluationResult) -> str:
 
 def write_json(path: str | os.PathLike, payload: dict) -> Path:
     """Write JSON atomically."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    with os.fdopen(fd, "w") as f:
-        json.dump(payload, f, indent=2)
-    os.replace(tmp, path)
-    return path
+    return atomic_write(path, lambda f: f.write(json.dumps(payload, indent=2).encode()))
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -89,7 +89,7 @@ def native_reduced_dtype(device: str | torch.device | None = "auto") -> tuple[to
         >>> dtype in (None, torch.bfloat16)
         True
     """
-    kind = "cuda" if str(device) == "gpu" else _device_type(device)
+    kind = _device_type(device)
     if kind == "cuda":
         if not torch.cuda.is_available():
             return None, "CUDA was asked for but is not available"

@@ -27,6 +27,18 @@ log = logging.getLogger("srlib.train")
 #: Set by rank 0 for the worker processes Lightning's DDP launcher starts, so they share its folder.
 RUN_DIR_ENV = "SRLIB_RUN_DIR"
 _RUN_MARKERS = ("recipe.yaml", "checkpoints", "best.safetensors", "last.safetensors", "metrics.json")
+_PRECISIONS = (
+    "auto",
+    "32-true",
+    "32",
+    "bf16-mixed",
+    "bf16",
+    "16-mixed",
+    "16",
+    "bf16-true",
+    "16-true",
+    "64-true",
+)
 _INT_KEYS = ("trainer.max_steps", "trainer.max_epochs", "trainer.log_every_n_steps", "seed", "scale")
 
 
@@ -67,7 +79,18 @@ def check_recipe(cfg: DictConfig) -> None:
     ):
         raise RecipeError("logger=tensorboard needs TensorBoard: pip install tensorboard, or use logger=csv.")
     precision = OmegaConf.select(cfg, "trainer.precision")
-    valid = ("auto", "32-true", "32", "bf16-mixed", "16-mixed", "bf16-true", "16-true", "64-true")
+    valid = (
+        "auto",
+        "32-true",
+        "32",
+        "bf16-mixed",
+        "bf16",
+        "16-mixed",
+        "16",
+        "bf16-true",
+        "16-true",
+        "64-true",
+    )
     if str(precision) not in valid:
         raise RecipeError(f"trainer.precision must be one of {', '.join(valid)}; got {precision!r}.")
 
@@ -85,19 +108,18 @@ def build_network(cfg: DictConfig) -> nn.Module:
 
     model_cfg = OmegaConf.to_container(cfg.model, resolve=True)
     name = model_cfg.pop("name")
-    weights = cfg.get("init_weights")
-    if weights is not None and not Path(str(weights)).expanduser().is_file():
+    weights = Path(str(cfg.init_weights)).expanduser() if cfg.get("init_weights") else None
+    if weights is not None and not weights.is_file():
         raise RecipeError(f"init_weights file {weights} does not exist; pass the path of a weights file.")
     if name == "from_weights":
         if weights is None:
             raise RecipeError(
                 "model=from_weights needs init_weights=/path/to/weights (.safetensors or .pth)."
             )
-        path = Path(str(weights)).expanduser()
-        if path.suffix == ".safetensors":  # srlib files record the scale they were trained for
-            net = load_model(path)
+        if weights.suffix == ".safetensors":  # srlib files record the scale they were trained for
+            net = load_model(weights)
         else:  # foreign files: the scale comes from the recipe (a mismatch shows up as wrong shapes)
-            net = load_model(path, scale=int(cfg.scale))
+            net = load_model(weights, scale=int(cfg.scale))
         if int(getattr(net, "scale", cfg.scale)) != int(cfg.scale):
             raise RecipeError(
                 f"{weights} holds an x{net.scale} {type(net).__name__} but the recipe trains x{cfg.scale}; "
@@ -107,7 +129,7 @@ def build_network(cfg: DictConfig) -> nn.Module:
         return net.train()
     net = create_model(name, **model_cfg)
     if weights is not None:
-        state = load_state_dict(Path(str(weights)).expanduser())
+        state = load_state_dict(weights)
         own = net.state_dict()
         if cfg.get("init_partial"):
             fitting = {k: v for k, v in state.items() if k in own and own[k].shape == v.shape}
@@ -263,6 +285,8 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         # Check the data before anything is written: empty folders, bad files, too-small images.
         if not os.environ.get(RUN_DIR_ENV):
             datamodule.prepare_data()
+            # Done: Lightning's own call at fit() would scan every file (or clip) again.
+            datamodule.prepare_data = _already_prepared
         datamodule.setup("fit")
     except RecipeError:
         raise
@@ -335,6 +359,10 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         result.update(scores)
     result["metrics"] = str(write_json(out_dir / "metrics.json", payload))
     return result
+
+
+def _already_prepared() -> None:
+    """Stands in for ``prepare_data`` once the run has prepared the data itself."""
 
 
 def _plain_message(err: BaseException) -> str:

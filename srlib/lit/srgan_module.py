@@ -118,8 +118,8 @@ class SRGANModule(SRModule):
         return int(self._generator_steps)
 
     def optimizer_steps(self, batches: int) -> int:
-        """Optimizer steps (``trainer.global_step``) that ``batches`` training batches take."""
-        adversarial = max(0, batches - max(0, self.warmup_steps - self.generator_steps))
+        """Optimizer steps (``trainer.global_step``) that a run of ``batches`` training batches takes."""
+        adversarial = max(0, batches - self.warmup_steps)
         return batches + adversarial * self.d_steps
 
     # -- training ------------------------------------------------------------------------------
