@@ -285,8 +285,6 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         # Check the data before anything is written: empty folders, bad files, too-small images.
         if not os.environ.get(RUN_DIR_ENV):
             datamodule.prepare_data()
-            # Done: Lightning's own call at fit() would scan every file (or clip) again.
-            datamodule.prepare_data = _already_prepared
         datamodule.setup("fit")
     except RecipeError:
         raise
@@ -359,10 +357,6 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         result.update(scores)
     result["metrics"] = str(write_json(out_dir / "metrics.json", payload))
     return result
-
-
-def _already_prepared() -> None:
-    """Stands in for ``prepare_data`` once the run has prepared the data itself."""
 
 
 def _plain_message(err: BaseException) -> str:
