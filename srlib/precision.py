@@ -70,8 +70,9 @@ def cpu_bf16_flags() -> tuple[str, ...]:
 def _device_type(device: str | torch.device | None) -> str:
     if device is None or str(device) == "auto":
         return "cuda" if torch.cuda.is_available() else "cpu"
-    kind = torch.device(device).type if not isinstance(device, torch.device) else device.type
-    return "cuda" if kind == "gpu" else kind
+    if str(device) == "gpu":  # Lightning's accelerator name
+        return "cuda"
+    return torch.device(device).type if not isinstance(device, torch.device) else device.type
 
 
 def native_reduced_dtype(device: str | torch.device | None = "auto") -> tuple[torch.dtype | None, str]:
