@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from srlib.data import catalogue, download
+from srlib.data import archive, catalogue
 from srlib.data.catalogue import Checksum, DatasetSpec, Resource
 from srlib.data.download import (
     ChecksumError,
@@ -452,7 +452,7 @@ def test_failure_during_extraction_leaves_nothing(archive_server, monkeypatch, t
     def killed(*args, **kwargs):
         raise KeyboardInterrupt  # stands in for a kill after the archive was unpacked to the temp folder
 
-    monkeypatch.setattr(download, "_merge_into", killed)
+    monkeypatch.setattr(archive, "_merge_into", killed)
     prepare_dataset("TinySR", tmp_path, progress=False, kind="hr", timeout=TIMEOUT)  # new folder: one rename
     with pytest.raises(KeyboardInterrupt):  # second archive merges into the existing folder
         prepare_dataset("TinySR", tmp_path, progress=False, kind="lr", timeout=TIMEOUT)
