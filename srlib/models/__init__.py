@@ -1,35 +1,53 @@
 """The srlib model zoo: plain ``nn.Module`` networks honouring one contract (RGB [0, 1] in and out).
 
-Importing this package registers every model file's entrypoints and checkpoint detectors.
+This file is the package's composition root, the only module that imports the architectures. The
+import graph inside ``srlib.models`` flows one way (``tests/models/test_layering.py`` enforces it)::
+
+    _state_io, _contract          leaves: files and tensors / the input contract
+        -> _registry              entries (kind, detector, detection order, tags); no architecture
+            -> vdsr, hat, ..., discriminators     each registers its entries
+                -> _checkpoint    save/load/detect through the registry
+                    -> __init__   imports them all
 """
 
-from srlib.models import bicubic, discriminators, edsr, fsrcnn, hat, mobilesr, rrdbnet, srresnet, srvgg, vdsr  # noqa: F401 - registration side effects
+from srlib.models import (  # noqa: F401 - importing the files registers their entries
+    bicubic,
+    discriminators,
+    edsr,
+    fsrcnn,
+    hat,
+    mobilesr,
+    rrdbnet,
+    srresnet,
+    srvgg,
+    vdsr,
+)
 from srlib.models._checkpoint import (
+    WeightFileError,
     detect_architecture,
+    load_discriminator_weights,
     load_model,
     load_state_dict,
     load_weights,
-    register_detector,
     resolve_model,
     save_model,
 )
 from srlib.models._registry import (
     ModelInfo,
+    WeightTag,
+    create_discriminator,
     create_model,
+    get_discriminator_entry,
     get_model_entry,
+    list_discriminators,
     list_models,
     model_info,
+    register_detector,
+    register_discriminator,
     register_model,
 )
 from srlib.models.bicubic import Bicubic
-from srlib.models.discriminators import (
-    UNetDiscriminatorSN,
-    VGGDiscriminator,
-    create_discriminator,
-    list_discriminators,
-    load_discriminator_weights,
-    register_discriminator,
-)
+from srlib.models.discriminators import UNetDiscriminatorSN, VGGDiscriminator
 from srlib.models.edsr import EDSR
 from srlib.models.fsrcnn import FSRCNN
 from srlib.models.hat import HAT
@@ -52,9 +70,12 @@ __all__ = [
     "SRVGGNetCompact",
     "UNetDiscriminatorSN",
     "VGGDiscriminator",
+    "WeightFileError",
+    "WeightTag",
     "create_discriminator",
     "create_model",
     "detect_architecture",
+    "get_discriminator_entry",
     "get_model_entry",
     "list_discriminators",
     "list_models",

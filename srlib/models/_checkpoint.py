@@ -1,39 +1,51 @@
-"""Weights on disk: srlib's self-describing safetensors files and foreign checkpoints.
+"""Weights and the zoo: self-describing srlib files, foreign checkpoints, architecture detection.
 
-* :func:`save_model` writes ``.safetensors`` whose header metadata names the architecture, its full
-  keyword config, the scale and the srlib version, so :func:`load_model` alone rebuilds the model.
-* Foreign ``.pth``/``.pt`` files are read with ``torch.load(weights_only=True)`` only; wrappers
-  (``params_ema``, ``params``, ``state_dict``, ``model``) and prefixes (``module.``, ``_orig_mod.``)
-  are removed, then the model file's ``checkpoint_filter_fn`` maps upstream key names.
-* A checkpoint without srlib metadata is matched to an architecture by the detectors that model
-  files register with :func:`register_detector` (key names and tensor shapes).
+* :func:`save_model` writes ``.safetensors`` whose header metadata names the architecture, its weight
+  tag, its full keyword config, the scale and the srlib version, so :func:`load_model` alone
+  rebuilds the model.
+* :func:`load_model` checks that metadata before allocating anything: the network it describes is
+  first built on the ``meta`` device (no memory) and its tensor shapes compared with the file's
+  header, so a small file asking for a huge network is refused at once, naming the file.
+* A checkpoint without srlib metadata is matched to an architecture by the registry entries'
+  detectors, tried in their declared order (:func:`srlib.models._registry.detection_order`).
+
+File reading and writing is :mod:`srlib.models._state_io`; this module adds what needs the registry.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
-import pickle
-import tempfile
-import zipfile
-from collections.abc import Callable, Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors import SafetensorError
-from safetensors.torch import load_file, safe_open, save_file
 from torch import nn
+from torch.nn.modules import module as nn_module
 
+from srlib._fs import atomic_write
 from srlib._version import __version__
-from srlib.models._registry import create_model, get_model_entry, registered_name
+from srlib.models._registry import (
+    ModelEntry,
+    create_model,
+    detection_order,
+    get_model_entry,
+    registered_name,
+    split_name,
+)
+from srlib.models._state_io import WeightFileError, read_header, read_state_dict, write_state_dict
 
 __all__ = [
+    "WeightFileError",
+    "detect_architecture",
+    "load_checked",
+    "load_discriminator_weights",
     "load_model",
     "load_state_dict",
     "load_weights",
-    "register_detector",
     "resolve_model",
     "save_model",
 ]
@@ -41,29 +53,6 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 FORMAT_VERSION = "1"
-_WRAPPER_KEYS = ("params_ema", "params", "state_dict", "model", "net", "generator")
-_PREFIXES = ("module.", "_orig_mod.", "net.", "model.")
-
-Detector = Callable[[Mapping[str, torch.Tensor]], "dict[str, Any] | None"]
-_DETECTORS: list[tuple[str, Detector]] = []
-
-
-def register_detector(name: str, *, first: bool = False) -> Callable[[Detector], Detector]:
-    """Register ``fn(state_dict) -> kwargs | None`` recognising checkpoints of model ``name``.
-
-    A detector returns the keyword arguments (inferred from tensor shapes) when the keys are its
-    architecture's, else ``None``. ``first=True`` puts it ahead of the others, for an architecture
-    whose keys are a superset of another's.
-    """
-
-    def wrap(fn: Detector) -> Detector:
-        if first:
-            _DETECTORS.insert(0, (name, fn))
-        else:
-            _DETECTORS.append((name, fn))
-        return fn
-
-    return wrap
 
 
 def save_model(model: nn.Module, path: str | os.PathLike) -> Path:
@@ -86,127 +75,100 @@ def save_model(model: nn.Module, path: str | os.PathLike) -> Path:
     path = Path(path)
     if path.suffix != ".safetensors":
         path = path.with_name(path.name + ".safetensors")
-    arch = registered_name(model)
     config = dict(getattr(model, "srlib_config", {}))
     metadata = {
         "format": "srlib",
         "srlib_format_version": FORMAT_VERSION,
-        "arch": arch,
+        "arch": registered_name(model),
         "kwargs": json.dumps(config, sort_keys=True),
         "scale": str(getattr(model, "scale", config.get("scale", ""))),
         "srlib_version": __version__,
     }
-    # Clone every tensor: safetensors refuses aliased storage (shared PReLU layers have some).
-    tensors = {k: v.detach().to("cpu").contiguous().clone() for k, v in model.state_dict().items()}
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        save_file(tensors, tmp, metadata=metadata)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
-
-
-def _read_checkpoint(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
-    """Read a state dict and header metadata from ``.safetensors`` or a weights-only ``.pth``."""
-    if not path.is_file():
-        raise FileNotFoundError(
-            f"Weight file {path} does not exist. Check the path, or train/download the weights first."
-        )
-    if path.stat().st_size == 0:
-        raise ValueError(f"Weight file {path} is empty (0 bytes); re-download or re-export it.")
-    with path.open("rb") as f:
-        head = f.read(8)
-    looks_safetensors = path.suffix == ".safetensors" or (
-        len(head) == 8 and int.from_bytes(head, "little") < path.stat().st_size and head[:2] != b"PK"
-    )
-    if looks_safetensors:
-        try:
-            with safe_open(str(path), framework="pt") as f:
-                metadata = dict(f.metadata() or {})
-            return load_file(str(path)), metadata
-        except (SafetensorError, OSError, ValueError, json.JSONDecodeError) as err:
-            if path.suffix == ".safetensors":
-                raise ValueError(
-                    f"Weight file {path} is not a readable safetensors file ({err}); it is probably "
-                    "truncated or corrupt. Re-download or re-export it."
-                ) from err
-    try:
-        obj = torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as err:
-        if "unsupported global" not in str(err).lower():
-            raise ValueError(
-                f"Weight file {path} could not be read (not a valid weights-only checkpoint); it is probably "
-                "truncated or corrupt, or not a PyTorch checkpoint. Re-download or re-export it."
-            ) from err
-        raise ValueError(
-            f"{path} contains pickled Python objects (for example a whole nn.Module), which srlib does "
-            "not unpickle because that can run arbitrary code. In the project that made it, re-save "
-            "only the weights: torch.save(model.state_dict(), 'weights.pth')."
-        ) from err
-    except (RuntimeError, EOFError, zipfile.BadZipFile, OSError) as err:
-        raise ValueError(
-            f"Weight file {path} could not be read ({err}); it is probably truncated or corrupt. "
-            "Re-download or re-export it."
-        ) from err
-    return _unwrap(obj, path), {}
-
-
-def _unwrap(obj: Any, path: Path) -> dict[str, torch.Tensor]:
-    for _ in range(3):
-        if isinstance(obj, Mapping) and not _is_state_dict(obj):
-            for key in _WRAPPER_KEYS:
-                if key in obj and isinstance(obj[key], Mapping):
-                    obj = obj[key]
-                    break
-            else:
-                break
-    if not isinstance(obj, Mapping) or not _is_state_dict(obj):
-        keys = list(obj)[:8] if isinstance(obj, Mapping) else type(obj).__name__
-        raise ValueError(
-            f"{path} holds no state dict of tensors (top level: {keys}). srlib looks for one at the top "
-            f"level or under one of {list(_WRAPPER_KEYS)}."
-        )
-    state = {k: v for k, v in obj.items() if isinstance(v, torch.Tensor)}
-    for prefix in _PREFIXES:
-        if state and all(k.startswith(prefix) for k in state):
-            state = {k[len(prefix) :]: v for k, v in state.items()}
-    return state
-
-
-def _is_state_dict(obj: Mapping) -> bool:
-    return len(obj) > 0 and all(isinstance(v, torch.Tensor) for v in obj.values())
+    tag = getattr(model, "srlib_tag", None)
+    if tag:
+        metadata["tag"] = tag
+    state = model.state_dict()
+    return atomic_write(path, lambda f: write_state_dict(f, state, metadata))
 
 
 def load_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:
     """Read a state dict (unwrapped, prefixes stripped) from ``.safetensors``/``.pth``/``.pt``."""
-    return _read_checkpoint(Path(path))[0]
+    return read_state_dict(path)[0]
 
 
 def load_weights(
     model: nn.Module, weights: str | os.PathLike | Mapping[str, torch.Tensor], *, strict: bool = True
 ) -> nn.Module:
-    """Load a file or state dict into ``model``, mapping foreign key names first.
+    """Load a file or state dict into an SR ``model``, mapping foreign key names first.
 
     Raises:
         ValueError: with every missing key, unexpected key and shape mismatch named (``strict``).
     """
     state = dict(weights) if isinstance(weights, Mapping) else load_state_dict(weights)
-    source = "state dict" if isinstance(weights, Mapping) else str(weights)
     entry = get_model_entry(registered_name(model))
     if entry.checkpoint_filter_fn is not None:
         state = entry.checkpoint_filter_fn(state, model)
     return load_checked(
         model,
         state,
-        source=source,
+        source=_source(weights),
         what=f"model {entry.name!r} ({type(model).__name__})",
         hint="Check the architecture and its arguments (scale, depth, channels) against the file.",
         strict=strict,
     )
+
+
+def load_discriminator_weights(
+    model: nn.Module, weights: str | os.PathLike | Mapping[str, torch.Tensor], *, strict: bool = True
+) -> nn.Module:
+    """Load a state dict or a ``.safetensors``/``.pth`` file (``params``/``params_ema`` wrappers and
+    ``module.`` prefixes removed) into a discriminator.
+
+    Raises:
+        ValueError: naming missing keys, unexpected keys and shape mismatches.
+    """
+    state = dict(weights) if isinstance(weights, Mapping) else load_state_dict(weights)
+    return load_checked(
+        model,
+        state,
+        source=_source(weights),
+        what=f"discriminator {type(model).__name__}",
+        hint="Check the discriminator name and its arguments (num_feat, input_size) against the file.",
+        strict=strict,
+    )
+
+
+def _source(weights: object) -> str:
+    return "state dict" if isinstance(weights, Mapping) else str(weights)
+
+
+def _shape_problems(
+    own: Mapping[str, tuple[int, ...]], theirs: Mapping[str, tuple[int, ...]]
+) -> tuple[list[str], list[str], list[str]]:
+    """Missing keys, unexpected keys and shape mismatches of ``theirs`` against ``own``."""
+    missing = [k for k in own if k not in theirs]
+    unexpected = [k for k in theirs if k not in own]
+    mismatched = [
+        f"{k}: file {tuple(theirs[k])} vs model {tuple(own[k])}"
+        for k in own
+        if k in theirs and tuple(theirs[k]) != tuple(own[k])
+    ]
+    return missing, unexpected, mismatched
+
+
+def _misfit_message(
+    source: str, what: str, hint: str, problems: tuple[list[str], list[str], list[str]]
+) -> str:
+    missing, unexpected, mismatched = problems
+    lines = [f"Weights from {source} do not fit {what}:"]
+    for label, items in (("missing keys", missing), ("unexpected keys", unexpected)):
+        if items:
+            more = " ..." if len(items) > 12 else ""
+            lines.append(f"  {label} ({len(items)}): {', '.join(items[:12])}{more}")
+    if mismatched:
+        lines.append(f"  shape mismatches ({len(mismatched)}): {'; '.join(mismatched[:8])}")
+    lines.append(f"  {hint}")
+    return "\n".join(lines)
 
 
 def load_checked(
@@ -223,23 +185,12 @@ def load_checked(
     Shape mismatches always raise; missing/unexpected keys raise when ``strict``.
     """
     own = model.state_dict()
-    missing = [k for k in own if k not in state]
-    unexpected = [k for k in state if k not in own]
-    mismatched = [
-        f"{k}: file {tuple(state[k].shape)} vs model {tuple(own[k].shape)}"
-        for k in own
-        if k in state and state[k].shape != own[k].shape
-    ]
+    problems = _shape_problems(
+        {k: tuple(v.shape) for k, v in own.items()}, {k: tuple(v.shape) for k, v in state.items()}
+    )
+    missing, unexpected, mismatched = problems
     if mismatched or (strict and (missing or unexpected)):
-        lines = [f"Weights from {source} do not fit {what}:"]
-        for label, items in (("missing keys", missing), ("unexpected keys", unexpected)):
-            if items:
-                more = " ..." if len(items) > 12 else ""
-                lines.append(f"  {label} ({len(items)}): {', '.join(items[:12])}{more}")
-        if mismatched:
-            lines.append(f"  shape mismatches ({len(mismatched)}): {'; '.join(mismatched[:8])}")
-        lines.append(f"  {hint}")
-        raise ValueError("\n".join(lines))
+        raise ValueError(_misfit_message(source, what, hint, problems))
     model.load_state_dict({k: v for k, v in state.items() if k in own}, strict=strict)
     return model
 
@@ -247,15 +198,15 @@ def load_checked(
 def detect_architecture(state: Mapping[str, torch.Tensor]) -> tuple[str, dict[str, Any]]:
     """Find the registered architecture a foreign state dict belongs to.
 
+    Detectors run in the registry's declared order (``detect_before``), never import order.
+
     Returns:
         ``(name, kwargs)`` inferred from key names and tensor shapes.
     """
-    import srlib.models  # noqa: F401 - registers the detectors
-
-    for name, detect in _DETECTORS:
-        kwargs = detect(state)
+    for entry in detection_order():
+        kwargs = entry.detector(state)  # type: ignore[misc]
         if kwargs is not None:
-            return name, kwargs
+            return entry.name, kwargs
     sample = ", ".join(list(state)[:6])
     raise ValueError(
         f"Could not recognise the architecture of this checkpoint (first keys: {sample}). "
@@ -264,11 +215,127 @@ def detect_architecture(state: Mapping[str, torch.Tensor]) -> tuple[str, dict[st
     )
 
 
+# --- srlib metadata: validated before anything is allocated -----------------------------------------
+
+
+def _srlib_config(path: Path, metadata: Mapping[str, str]) -> tuple[ModelEntry, str, dict[str, Any]]:
+    """``(entry, name, kwargs)`` from srlib header metadata; any problem is one error naming the file."""
+
+    def bad(problem: str) -> WeightFileError:
+        return WeightFileError(
+            f"Weight file {path} has srlib metadata that cannot be used: {problem}. The file was not "
+            "written by this srlib's save_model, or it was edited; re-export it with srlib.save_model."
+        )
+
+    version = metadata.get("srlib_format_version", FORMAT_VERSION)
+    if not version.isdigit():
+        raise bad(f"srlib_format_version {version!r} is not a number")
+    if int(version) > int(FORMAT_VERSION):
+        raise WeightFileError(
+            f"Weight file {path} uses srlib file format {version}, newer than this srlib's "
+            f"({FORMAT_VERSION}); upgrade srlib (`pip install -U srlib`) to read it."
+        )
+    for key in ("arch", "kwargs"):
+        if not metadata.get(key):
+            raise bad(f"the {key!r} entry is missing or empty")
+    name = metadata["arch"]
+    if metadata.get("tag"):
+        name = f"{split_name(name)[0]}.{metadata['tag']}"
+    try:
+        entry = get_model_entry(name)
+    except ValueError as err:
+        raise bad(str(err)) from err
+    try:
+        kwargs = json.loads(metadata["kwargs"])
+    except json.JSONDecodeError as err:
+        raise bad(f"'kwargs' is not valid JSON ({err})") from err
+    if not isinstance(kwargs, dict):
+        raise bad(f"'kwargs' must be a JSON object, got {type(kwargs).__name__}")
+    scale = metadata.get("scale", "")
+    if scale:
+        if not scale.isdigit():
+            raise bad(f"'scale' must be a whole number, got {scale!r}")
+        if "scale" in kwargs and kwargs["scale"] != int(scale):
+            raise bad(f"'scale' says {scale} but 'kwargs' says {kwargs['scale']!r}")
+    return entry, name, kwargs
+
+
+class _TooBigError(Exception):
+    """Raised inside a meta-device build that registers more than its file could ever hold."""
+
+
+@contextlib.contextmanager
+def _bounded_build(max_params: int, max_modules: int) -> Iterator[None]:
+    """Abort a network's construction as soon as it registers more parameters/modules than allowed."""
+    counts = {"params": 0, "modules": 0}
+
+    def on_param(module: nn.Module, name: str, param: Any) -> None:
+        counts["params"] += 1
+        if counts["params"] > max_params:
+            raise _TooBigError(f"more than {max_params} parameter tensors")
+
+    def on_module(module: nn.Module, name: str, sub: Any) -> None:
+        counts["modules"] += 1
+        if counts["modules"] > max_modules:
+            raise _TooBigError(f"more than {max_modules} layers")
+
+    handles = [
+        nn_module.register_module_parameter_registration_hook(on_param),
+        nn_module.register_module_module_registration_hook(on_module),
+    ]
+    try:
+        with torch.device("meta"):
+            yield
+    finally:
+        for handle in handles:
+            handle.remove()
+
+
+def _check_against_header(
+    path: Path, name: str, kwargs: Mapping[str, Any], shapes: Mapping[str, tuple[int, ...]]
+) -> None:
+    """Build ``name(**kwargs)`` on the meta device and compare its tensor shapes with the file's."""
+    try:
+        with _bounded_build(max_params=2 * len(shapes) + 64, max_modules=8 * len(shapes) + 256):
+            meta = create_model(name, **kwargs)
+    except _TooBigError as err:
+        raise WeightFileError(
+            f"Weight file {path} asks for {name}({_short(kwargs)}), a network with {err}, but holds only "
+            f"{len(shapes)} tensors: its metadata does not match its contents. Re-export the file."
+        ) from err
+    except (TypeError, ValueError, RuntimeError, OverflowError) as err:
+        raise WeightFileError(
+            f"Weight file {path}: its metadata asks for {name}({_short(kwargs)}), which cannot be "
+            f"built ({err}). Re-export the file with srlib.save_model."
+        ) from err
+    own = {k: tuple(v.shape) for k, v in meta.state_dict().items()}
+    problems = _shape_problems(own, shapes)
+    if any(problems):
+        raise WeightFileError(
+            _misfit_message(
+                str(path),
+                f"the {name}({_short(kwargs)}) its own metadata describes",
+                "The metadata does not match the tensors: the file is damaged or was edited.",
+                problems,
+            )
+        )
+
+
+def _short(kwargs: Mapping[str, Any]) -> str:
+    text = ", ".join(f"{k}={v!r}" for k, v in sorted(kwargs.items()))
+    return text if len(text) < 200 else text[:197] + "..."
+
+
 def load_model(path: str | os.PathLike, **overrides: Any) -> nn.Module:
     """Rebuild a model from a weight file alone, in eval mode.
 
-    srlib files carry their config; foreign checkpoints are recognised by their keys. ``overrides``
-    replace config entries (for example ``scale=3`` for a multi-scale VDSR checkpoint).
+    srlib files carry their config, which is checked against the tensors' shapes before anything is
+    allocated; foreign checkpoints are recognised by their keys. ``overrides`` replace config entries
+    (for example ``scale=3`` for a multi-scale VDSR checkpoint).
+
+    Raises:
+        FileNotFoundError: no such file.
+        WeightFileError: a corrupt file, or metadata that is missing, malformed or inconsistent.
 
     Example:
         >>> import tempfile, srlib
@@ -277,15 +344,21 @@ def load_model(path: str | os.PathLike, **overrides: Any) -> nn.Module:
         3
     """
     path = Path(path)
-    state, metadata = _read_checkpoint(path)
-    if metadata.get("format") == "srlib":
-        arch = metadata["arch"]
-        kwargs = json.loads(metadata.get("kwargs", "{}"))
-        log.debug("srlib checkpoint %s: %s %s (srlib %s)", path, arch, kwargs, metadata.get("srlib_version"))
+    header = read_header(path)
+    if header is not None and header.metadata.get("format") == "srlib":
+        _, name, kwargs = _srlib_config(path, header.metadata)
+        kwargs = {**kwargs, **overrides}
+        _check_against_header(path, name, kwargs, header.shapes)
+        state = read_state_dict(path)[0]
+        log.debug(
+            "srlib checkpoint %s: %s %s (srlib %s)", path, name, kwargs, header.metadata.get("srlib_version")
+        )
     else:
-        arch, kwargs = detect_architecture(state)
-        log.info("Recognised %s as %r with %s", path, arch, kwargs)
-    model = create_model(arch, **{**kwargs, **overrides})
+        state = read_state_dict(path)[0]
+        name, detected = detect_architecture(state)
+        kwargs = {**detected, **overrides}
+        log.info("Recognised %s as %r with %s", path, name, detected)
+    model = create_model(name, **kwargs)
     load_weights(model, state, strict=True)
     return model.eval()
 

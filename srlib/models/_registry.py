@@ -1,18 +1,25 @@
-"""Model registry: ``register_model``, ``create_model``, ``list_models``, ``model_info``.
+"""One registry for the zoo: SR networks and GAN discriminators, each entry self-contained.
 
-Every zoo model is a plain ``nn.Module`` class with a keyword-only ``__init__`` and one or more
+Every network is a plain ``nn.Module`` class with a keyword-only ``__init__`` and one or more
 registered *entrypoints*: small functions whose return annotation names the class and whose
 keyword defaults fix one configuration (``hat_s`` and ``hat`` share a class, for example)::
 
-    @register_model(scales=(2, 3, 4), paper="Kim et al., CVPR 2016")
+    @register_model(scales=(2, 3, 4), paper="Kim et al., CVPR 2016", detector=_detect)
     def vdsr(**kwargs) -> VDSR:
         return VDSR(**kwargs)
 
-``create_model`` validates the name, the scale and every keyword before building anything.
+An entry carries everything tools need without importing the architecture again: its ``kind``
+(``"sr"`` or ``"discriminator"``), the checkpoint ``detector`` and the names it must be tried
+``detect_before``, its weight ``tags`` (timm style: ``minisrresnet.gan``), the key mapping for
+foreign checkpoints and the :class:`ModelInfo` flags.
+
+This module imports no architecture: the package ``__init__`` (the composition root) imports the
+model files, whose decorators fill the registry.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import fnmatch
 import functools
@@ -20,30 +27,60 @@ import inspect
 import typing
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
+import torch
 from torch import nn
 
 __all__ = [
+    "Detector",
     "ModelEntry",
     "ModelInfo",
+    "WeightTag",
+    "create_discriminator",
     "create_model",
+    "detection_order",
+    "get_discriminator_entry",
     "get_model_entry",
+    "list_discriminators",
     "list_models",
     "model_info",
+    "register_detector",
+    "register_discriminator",
     "register_model",
 ]
+
+Kind = Literal["sr", "discriminator"]
+#: ``fn(state_dict) -> kwargs | None``: the keyword arguments inferred from tensor shapes when the
+#: keys are the entry's architecture, else ``None``.
+Detector = Callable[[Mapping[str, torch.Tensor]], "dict[str, Any] | None"]
+
+
+@dataclass(frozen=True)
+class WeightTag:
+    """One set of weights of an architecture (``minisrresnet.gan``): same network, other training.
+
+    Attributes:
+        name: the tag (``"gan"``); ``create_model("arch.tag")`` selects it.
+        description: how those weights were trained.
+        alias: an older flat model name that means ``arch.tag`` (``"minisrgan"``).
+    """
+
+    name: str
+    description: str = ""
+    alias: str | None = None
 
 
 @dataclass(frozen=True)
 class ModelEntry:
-    """What the registry knows about one entrypoint before any model is built."""
+    """What the registry knows about one entrypoint before any network is built."""
 
     name: str
     fn: Callable[..., nn.Module]
     cls: type[nn.Module]
-    scales: tuple[int, ...]
-    default_scale: int
+    kind: Kind = "sr"
+    scales: tuple[int, ...] = ()
+    default_scale: int | None = None
     paper: str = ""
     description: str = ""
     defaults: dict[str, Any] = field(default_factory=dict)
@@ -51,10 +88,24 @@ class ModelEntry:
     supports_tiling: bool = True
     supports_half: bool = True
     checkpoint_filter_fn: Callable[[dict, nn.Module], dict] | None = None
+    detector: Detector | None = None
+    detect_before: tuple[str, ...] = ()
+    tags: tuple[WeightTag, ...] = ()
 
     def valid_kwargs(self) -> list[str]:
-        """Keyword arguments accepted by the model class (``scale`` included)."""
+        """Keyword arguments accepted by the class (``scale`` among them for SR networks)."""
         return keyword_only_args(self.cls)
+
+    def tag(self, name: str) -> WeightTag:
+        """The weight tag ``name``; an unknown tag raises with the known ones."""
+        for tag in self.tags:
+            if tag.name == name:
+                return tag
+        known = [t.name for t in self.tags]
+        raise ValueError(
+            f"Model {self.name!r} has no weight tag {name!r}; its tags: {known or 'none'} "
+            f"(use {self.name!r} or {self.name}.TAG)."
+        )
 
 
 @dataclass(frozen=True)
@@ -72,6 +123,7 @@ class ModelInfo:
         supports_half: whether bf16/fp16 inference is numerically safe.
         params: number of unique trainable parameters (``None`` for a name only).
         paper: the citation.
+        tag: the weight tag (``"gan"`` for ``minisrresnet.gan``), ``None`` for the plain name.
     """
 
     name: str
@@ -83,14 +135,18 @@ class ModelInfo:
     supports_half: bool
     params: int | None
     paper: str
+    tag: str | None = None
 
 
 _REGISTRY: dict[str, ModelEntry] = {}
+#: Flat legacy names of weight tags: ``"minisrgan" -> ("minisrresnet", "gan")``.
+_ALIASES: dict[str, tuple[str, str]] = {}
 
 
 def register_model(
     fn: Callable[..., nn.Module] | None = None,
     *,
+    kind: Kind = "sr",
     scales: Iterable[int] = (2, 3, 4),
     default_scale: int | None = None,
     paper: str = "",
@@ -98,22 +154,31 @@ def register_model(
     supports_tiling: bool = True,
     supports_half: bool = True,
     checkpoint_filter_fn: Callable[[dict, nn.Module], dict] | None = None,
+    detector: Detector | None = None,
+    detect_before: Iterable[str] = (),
+    tags: Iterable[WeightTag] = (),
 ) -> Any:
     """Register an entrypoint function (usable as ``@register_model`` or ``@register_model(...)``).
 
-    The entrypoint's return annotation must be the model class; its keyword defaults (if any)
+    The entrypoint's return annotation must be the network class; its keyword defaults (if any)
     are the configuration it stands for. Its docstring's first line becomes the description.
+    ``detector`` recognises foreign checkpoints of this entry; ``detect_before`` names entries whose
+    detectors would also accept them and must therefore be tried after this one.
     """
 
     def wrap(func: Callable[..., nn.Module]) -> Callable[..., nn.Module]:
-        cls, defaults, description = inspect_entrypoint(func, _REGISTRY, "model")
-        scale_tuple = tuple(sorted(int(s) for s in scales))
-        _REGISTRY[func.__name__] = ModelEntry(
+        cls, defaults, description = inspect_entrypoint(func)
+        scale_tuple = tuple(sorted(int(s) for s in scales)) if kind == "sr" else ()
+        default = None
+        if scale_tuple:
+            default = default_scale or defaults.get("scale", scale_tuple[-1])
+        entry = ModelEntry(
             name=func.__name__,
             fn=func,
             cls=cls,
+            kind=kind,
             scales=scale_tuple,
-            default_scale=default_scale or defaults.get("scale", scale_tuple[-1]),
+            default_scale=default,
             paper=paper,
             description=description,
             defaults=defaults,
@@ -121,10 +186,44 @@ def register_model(
             supports_tiling=supports_tiling,
             supports_half=supports_half,
             checkpoint_filter_fn=checkpoint_filter_fn,
+            detector=detector,
+            detect_before=tuple(detect_before),
+            tags=tuple(tags),
         )
+        _add(entry)
         return func
 
     return wrap(fn) if fn is not None else wrap
+
+
+def register_discriminator(fn: Callable[..., nn.Module] | None = None, *, paper: str = "") -> Any:
+    """``register_model(kind="discriminator")``: a GAN discriminator entry (no scale)."""
+    return register_model(fn, kind="discriminator", paper=paper)
+
+
+def register_detector(name: str, *, before: Iterable[str] = ()) -> Callable[[Detector], Detector]:
+    """Attach a checkpoint detector to the already registered entry ``name`` (for user models).
+
+    Zoo files pass ``detector=`` to :func:`register_model` instead.
+    """
+
+    def wrap(fn: Detector) -> Detector:
+        entry = _entry(name)
+        _REGISTRY[name] = dataclasses.replace(entry, detector=fn, detect_before=tuple(before))
+        return fn
+
+    return wrap
+
+
+def _add(entry: ModelEntry) -> None:
+    if entry.name in _REGISTRY or entry.name in _ALIASES:
+        raise ValueError(f"{entry.kind} {entry.name!r} is registered twice")
+    for tag in entry.tags:
+        if tag.alias:
+            if tag.alias in _REGISTRY or tag.alias in _ALIASES:
+                raise ValueError(f"alias {tag.alias!r} of {entry.name}.{tag.name} is registered twice")
+            _ALIASES[tag.alias] = (entry.name, tag.name)
+    _REGISTRY[entry.name] = entry
 
 
 def _capture_config(cls: type[nn.Module]) -> None:
@@ -150,9 +249,7 @@ def _capture_config(cls: type[nn.Module]) -> None:
     cls.__init__ = __init__  # type: ignore[method-assign]
 
 
-def inspect_entrypoint(
-    func: Callable[..., nn.Module], registry: Mapping[str, Any], kind: str
-) -> tuple[type[nn.Module], dict[str, Any], str]:
+def inspect_entrypoint(func: Callable[..., nn.Module]) -> tuple[type[nn.Module], dict[str, Any], str]:
     """Class (the return annotation), keyword defaults and first doc line of an entrypoint.
 
     Also prepares the class to record its config (see :func:`_capture_config`).
@@ -160,8 +257,6 @@ def inspect_entrypoint(
     cls = typing.get_type_hints(func, globalns=func.__globals__).get("return")
     if not (inspect.isclass(cls) and issubclass(cls, nn.Module)):
         raise TypeError(f"entrypoint {func.__name__} needs a return annotation naming its nn.Module class")
-    if func.__name__ in registry:
-        raise ValueError(f"{kind} {func.__name__!r} is registered twice")
     _capture_config(cls)
     defaults = {
         n: p.default
@@ -178,73 +273,120 @@ def keyword_only_args(cls: type[nn.Module]) -> list[str]:
     return sorted(n for n, p in params.items() if n != "self" and p.kind is p.KEYWORD_ONLY)
 
 
-def unknown_name_error(kind: str, name: str, known: Iterable[str], lister: str) -> ValueError:
-    """``ValueError`` for an unknown registry name, with the closest known names."""
-    known = list(known)
+def _unknown_name(kind: Kind, name: str) -> ValueError:
+    what, lister = _WORDS[kind]
+    known = [n for n, e in _REGISTRY.items() if e.kind == kind]
     close = difflib.get_close_matches(name, known, n=3, cutoff=0.5)
     hint = f" Did you mean {', '.join(repr(c) for c in close)}?" if close else ""
-    return ValueError(f"Unknown {kind} {name!r}.{hint} {lister} shows all {len(known)} registered {kind}s.")
+    return ValueError(f"Unknown {what} {name!r}.{hint} {lister} shows all {len(known)} registered {what}s.")
 
 
-def check_kwargs(kind: str, name: str, cls: type[nn.Module], kwargs: Mapping[str, Any]) -> None:
-    """Raise if ``kwargs`` has keywords ``cls`` does not accept, listing the valid ones."""
-    valid = keyword_only_args(cls)
+_WORDS: dict[str, tuple[str, str]] = {
+    "sr": ("model", "srlib.list_models()"),
+    "discriminator": ("discriminator", "srlib.models.list_discriminators()"),
+}
+
+
+def _check_kwargs(entry: ModelEntry, kwargs: Mapping[str, Any]) -> None:
+    """Raise if ``kwargs`` has keywords the entry's class does not accept, listing the valid ones."""
+    valid = keyword_only_args(entry.cls)
     unknown = sorted(set(kwargs) - set(valid))
     if unknown:
+        what = _WORDS[entry.kind][0].capitalize()
         raise ValueError(
-            f"{kind.capitalize()} {name!r} got unknown argument(s) {unknown}. Valid arguments: {valid}."
+            f"{what} {entry.name!r} got unknown argument(s) {unknown}. Valid arguments: {valid}."
         )
 
 
-def match_names(names: Iterable[str], filter: str) -> list[str]:
+def _match_names(names: Iterable[str], filter: str) -> list[str]:
     """Names matching a shell-style pattern (a plain word matches as a substring), sorted."""
     pattern = filter if any(ch in filter for ch in "*?[") else f"*{filter}*"
     return sorted(n for n in names if fnmatch.fnmatchcase(n, pattern))
 
 
-def _ensure_zoo_imported() -> None:
-    # Importing the package registers every model file's entrypoints.
-    import srlib.models  # noqa: F401
+def _entry(name: str) -> ModelEntry:
+    if name in _REGISTRY:
+        return _REGISTRY[name]
+    raise ValueError(f"No registry entry named {name!r}.")
+
+
+def split_name(name: str) -> tuple[str, str | None]:
+    """``"arch.tag"`` or a legacy alias -> ``(arch, tag)``; a plain name -> ``(name, None)``."""
+    if name in _ALIASES:
+        return _ALIASES[name]
+    arch, dot, tag = name.partition(".")
+    return (arch, tag) if dot else (name, None)
 
 
 def get_model_entry(name: str) -> ModelEntry:
-    """Return the registry entry for ``name``; an unknown name raises with the closest matches."""
-    _ensure_zoo_imported()
-    if name in _REGISTRY:
-        return _REGISTRY[name]
-    from srlib.models.discriminators import list_discriminators
+    """The SR registry entry for ``name`` (``arch``, ``arch.tag`` or an alias).
 
-    if name in list_discriminators():
+    Raises:
+        ValueError: unknown name (with close matches), an unknown tag, or a discriminator's name.
+    """
+    arch, tag = split_name(name)
+    entry = _REGISTRY.get(arch)
+    if entry is not None and entry.kind == "discriminator":
         raise ValueError(
             f"{name!r} is a discriminator, not an SR model: build it with "
             f"srlib.models.create_discriminator({name!r})."
         )
-    raise unknown_name_error("model", name, _REGISTRY, "srlib.list_models()")
+    if entry is None:
+        raise _unknown_name("sr", name)
+    if tag is not None:
+        entry.tag(tag)
+    return entry
 
 
-def list_models(filter: str = "", scale: int | None = None) -> list[str]:
-    """Names of registered models, sorted.
+def get_discriminator_entry(name: str) -> ModelEntry:
+    """The discriminator entry for ``name``; an unknown name raises with the closest matches."""
+    entry = _REGISTRY.get(name)
+    if entry is None or entry.kind != "discriminator":
+        raise _unknown_name("discriminator", name)
+    return entry
+
+
+def list_models(filter: str = "", scale: int | None = None, *, tags: bool = False) -> list[str]:
+    """Names of registered SR models, sorted.
 
     Args:
         filter: shell-style pattern (``"vdsr*"``); a plain word matches as a substring.
         scale: keep only models supporting this scale.
+        tags: list ``arch.tag`` for every weight tag as well.
 
     Example:
         >>> "vdsr" in list_models("vdsr*")
         True
+        >>> list_models("minisrresnet", tags=True)
+        ['minisrresnet', 'minisrresnet.gan', 'minisrresnet.l2']
     """
-    _ensure_zoo_imported()
-    names = match_names(_REGISTRY, filter)
+    entries = [e for e in _REGISTRY.values() if e.kind == "sr"]
     if scale is not None:
-        names = [n for n in names if int(scale) in _REGISTRY[n].scales]
-    return names
+        entries = [e for e in entries if int(scale) in e.scales]
+    names = [e.name for e in entries]
+    if tags:
+        names += [f"{e.name}.{t.name}" for e in entries for t in e.tags]
+    return _match_names(names, filter)
+
+
+def list_discriminators(filter: str = "") -> list[str]:
+    """Names of registered discriminators, sorted.
+
+    Args:
+        filter: shell-style pattern (``"vgg*"``); a plain word matches as a substring.
+
+    Example:
+        >>> list_discriminators("unet")
+        ['unet_discriminator']
+    """
+    return _match_names((e.name for e in _REGISTRY.values() if e.kind == "discriminator"), filter)
 
 
 def create_model(name: str, **kwargs: Any) -> nn.Module:
-    """Build a registered model.
+    """Build a registered SR model.
 
     Args:
-        name: a name from :func:`list_models`.
+        name: a name from :func:`list_models`, optionally with a weight tag (``"minisrresnet.gan"``).
         **kwargs: keyword arguments of the model class (``scale`` among them).
 
     Raises:
@@ -257,14 +399,36 @@ def create_model(name: str, **kwargs: Any) -> nn.Module:
         (1, 3, 16, 16)
     """
     entry = get_model_entry(name)
-    check_kwargs("model", name, entry.cls, kwargs)
+    _check_kwargs(entry, kwargs)
     scale = int(kwargs.get("scale", entry.default_scale))
     if scale not in entry.scales:
         raise ValueError(
-            f"Model {name!r} does not support scale {scale}; supported scales: {list(entry.scales)}."
+            f"Model {entry.name!r} does not support scale {scale}; supported scales: {list(entry.scales)}."
         )
-    config = {**entry.defaults, **kwargs, "scale": scale}
-    model = entry.fn(**config)
+    model = entry.fn(**{**entry.defaults, **kwargs, "scale": scale})
+    model.srlib_arch = entry.name  # type: ignore[assignment]
+    model.srlib_tag = split_name(name)[1]  # type: ignore[assignment]
+    return model
+
+
+def create_discriminator(name: str, **kwargs: Any) -> nn.Module:
+    """Build a registered discriminator.
+
+    Args:
+        name: a name from :func:`list_discriminators`.
+        **kwargs: keyword arguments of the discriminator class.
+
+    Raises:
+        ValueError: unknown name (with close matches) or unknown keyword (with the valid ones).
+
+    Example:
+        >>> d = create_discriminator("unet_discriminator", num_feat=8)
+        >>> tuple(d(torch.rand(2, 3, 16, 16)).shape)
+        (2, 1, 16, 16)
+    """
+    entry = get_discriminator_entry(name)
+    _check_kwargs(entry, kwargs)
+    model = entry.fn(**{**entry.defaults, **kwargs})
     model.srlib_arch = name  # type: ignore[assignment]
     return model
 
@@ -278,11 +442,12 @@ def model_info(model_or_name: nn.Module | str) -> ModelInfo:
     """
     if isinstance(model_or_name, str):
         entry, scale, params = get_model_entry(model_or_name), None, None
+        tag = split_name(model_or_name)[1]
     else:
         entry = get_model_entry(registered_name(model_or_name))
         scale = getattr(model_or_name, "scale", None)
         unique = {id(p): p.numel() for p in model_or_name.parameters()}
-        params = sum(unique.values())
+        params, tag = sum(unique.values()), getattr(model_or_name, "srlib_tag", None)
     return ModelInfo(
         name=entry.name,
         scale=int(scale or entry.default_scale),
@@ -293,15 +458,15 @@ def model_info(model_or_name: nn.Module | str) -> ModelInfo:
         supports_half=entry.supports_half,
         params=params,
         paper=entry.paper,
+        tag=tag,
     )
 
 
 def registered_name(model: nn.Module) -> str:
-    """The registry name of a model instance: set by ``create_model``, else found by its class."""
+    """The registry name of a network instance: set by ``create_*``, else found by its class."""
     name = getattr(model, "srlib_arch", None)
     if name:
         return name
-    _ensure_zoo_imported()
     for entry in _REGISTRY.values():
         if type(model) is entry.cls:
             return entry.name
@@ -309,3 +474,33 @@ def registered_name(model: nn.Module) -> str:
         f"{type(model).__name__} is not a registered srlib model; register it with "
         "@srlib.models.register_model to save or describe it."
     )
+
+
+def detection_order() -> list[ModelEntry]:
+    """Entries with a detector, alphabetically, except that each comes before its ``detect_before`` names.
+
+    The order is declared by the entries, never the order the files were imported in.
+    """
+    entries = {n: e for n, e in sorted(_REGISTRY.items()) if e.detector is not None}
+    first: dict[str, list[str]] = {n: [] for n in entries}  # name -> entries that must be tried before it
+    for name, entry in entries.items():
+        for later in entry.detect_before:
+            if later in first:
+                first[later].append(name)
+    order: list[ModelEntry] = []
+    state: dict[str, str] = {}
+
+    def visit(name: str) -> None:
+        if state.get(name) == "done":
+            return
+        if state.get(name) == "visiting":
+            raise ValueError(f"detect_before forms a cycle through {name!r}")
+        state[name] = "visiting"
+        for earlier in first[name]:
+            visit(earlier)
+        state[name] = "done"
+        order.append(entries[name])
+
+    for name in entries:
+        visit(name)
+    return order

@@ -1,4 +1,4 @@
-"""GAN discriminators for SR training, in their own registry (not in :func:`srlib.list_models`).
+"""GAN discriminators for SR training: registry entries of kind ``"discriminator"`` (not in ``list_models``).
 
 * :class:`VGGDiscriminator` — the SRGAN discriminator (Ledig et al., 'Photo-Realistic Single Image
   Super-Resolution Using a Generative Adversarial Network', CVPR 2017,
@@ -28,138 +28,22 @@
   normalisation). Spectral norm is ``torch.nn.utils.spectral_norm``, whose ``weight_orig`` /
   ``weight_u`` / ``weight_v`` keys are Real-ESRGAN's, so ``RealESRGAN_x4plus_netD.pth`` loads.
 
-The registry mirrors :func:`srlib.create_model`: :func:`register_discriminator`,
-:func:`create_discriminator` (unknown names get close matches, unknown keywords the valid ones),
-:func:`list_discriminators`, and :func:`load_discriminator_weights` for checkpoint files.
+They live in the zoo's one registry with ``kind="discriminator"``: ``srlib.models.create_discriminator``
+(unknown names get close matches, unknown keywords the valid ones), ``list_discriminators`` and
+``load_discriminator_weights`` for checkpoint files.
 """
 
 from __future__ import annotations
 
-import os
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
 from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from srlib.models._checkpoint import load_checked, load_state_dict
-from srlib.models._registry import (
-    check_kwargs,
-    inspect_entrypoint,
-    match_names,
-    unknown_name_error,
-)
+from srlib.models._registry import register_discriminator
 
-__all__ = [
-    "DiscriminatorEntry",
-    "UNetDiscriminatorSN",
-    "VGGDiscriminator",
-    "create_discriminator",
-    "get_discriminator_entry",
-    "list_discriminators",
-    "load_discriminator_weights",
-    "register_discriminator",
-]
-
-
-# --- registry ------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class DiscriminatorEntry:
-    """What the discriminator registry knows about one entrypoint."""
-
-    name: str
-    fn: Callable[..., nn.Module]
-    cls: type[nn.Module]
-    paper: str = ""
-    description: str = ""
-    defaults: dict[str, Any] = field(default_factory=dict)
-
-
-_DISCRIMINATORS: dict[str, DiscriminatorEntry] = {}
-
-
-def register_discriminator(fn: Callable[..., nn.Module] | None = None, *, paper: str = "") -> Any:
-    """Register a discriminator entrypoint (``@register_discriminator`` or ``@register_discriminator(...)``).
-
-    As with :func:`srlib.models.register_model`, the entrypoint's return annotation names the
-    ``nn.Module`` class, its keyword defaults are the configuration it stands for, and the first
-    docstring line becomes the description.
-    """
-
-    def wrap(func: Callable[..., nn.Module]) -> Callable[..., nn.Module]:
-        cls, defaults, description = inspect_entrypoint(func, _DISCRIMINATORS, "discriminator")
-        _DISCRIMINATORS[func.__name__] = DiscriminatorEntry(
-            name=func.__name__, fn=func, cls=cls, paper=paper, description=description, defaults=defaults
-        )
-        return func
-
-    return wrap(fn) if fn is not None else wrap
-
-
-def get_discriminator_entry(name: str) -> DiscriminatorEntry:
-    """Return the entry for ``name``; an unknown name raises with the closest matches."""
-    if name in _DISCRIMINATORS:
-        return _DISCRIMINATORS[name]
-    raise unknown_name_error("discriminator", name, _DISCRIMINATORS, "srlib.models.list_discriminators()")
-
-
-def list_discriminators(filter: str = "") -> list[str]:
-    """Names of registered discriminators, sorted.
-
-    Args:
-        filter: shell-style pattern (``"vgg*"``); a plain word matches as a substring.
-
-    Example:
-        >>> list_discriminators("unet")
-        ['unet_discriminator']
-    """
-    return match_names(_DISCRIMINATORS, filter)
-
-
-def create_discriminator(name: str, **kwargs: Any) -> nn.Module:
-    """Build a registered discriminator.
-
-    Args:
-        name: a name from :func:`list_discriminators`.
-        **kwargs: keyword arguments of the discriminator class.
-
-    Raises:
-        ValueError: unknown name (with close matches) or unknown keyword (with the valid ones).
-
-    Example:
-        >>> d = create_discriminator("unet_discriminator", num_feat=8)
-        >>> tuple(d(torch.rand(2, 3, 16, 16)).shape)
-        (2, 1, 16, 16)
-    """
-    entry = get_discriminator_entry(name)
-    check_kwargs("discriminator", name, entry.cls, kwargs)
-    model = entry.fn(**{**entry.defaults, **kwargs})
-    model.srlib_arch = name  # type: ignore[assignment]
-    return model
-
-
-def load_discriminator_weights(
-    model: nn.Module, weights: str | os.PathLike | Mapping[str, Tensor], *, strict: bool = True
-) -> nn.Module:
-    """Load a state dict or a ``.safetensors``/``.pth`` file (``params``/``params_ema`` wrappers and
-    ``module.`` prefixes removed) into a discriminator.
-
-    Raises:
-        ValueError: naming missing keys, unexpected keys and shape mismatches.
-    """
-    state = dict(weights) if isinstance(weights, Mapping) else load_state_dict(weights)
-    return load_checked(
-        model,
-        state,
-        source="state dict" if isinstance(weights, Mapping) else str(weights),
-        what=f"discriminator {type(model).__name__}",
-        hint="Check the discriminator name and its arguments (num_feat, input_size) against the file.",
-        strict=strict,
-    )
+__all__ = ["UNetDiscriminatorSN", "VGGDiscriminator"]
 
 
 def _check_input(x: Tensor, name: str, in_chans: int) -> None:

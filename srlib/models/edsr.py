@@ -27,7 +27,6 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from srlib.models._checkpoint import register_detector
 from srlib.models._contract import check_lr_input, float32_region
 from srlib.models._registry import register_model
 
@@ -196,7 +195,6 @@ def checkpoint_filter_fn(state: Mapping[str, Tensor], model: nn.Module | None = 
     return out
 
 
-@register_detector("edsr_baseline")
 def _detect(state: Mapping[str, Tensor]) -> dict | None:
     """Recognise EDSR-PyTorch or BasicSR EDSR weights; infer width, blocks, scale and ``rgb_range``."""
     state = checkpoint_filter_fn(state)
@@ -239,7 +237,13 @@ _PAPER = (
 )
 
 
-@register_model(scales=(2, 3, 4), default_scale=4, paper=_PAPER, checkpoint_filter_fn=checkpoint_filter_fn)
+@register_model(
+    scales=(2, 3, 4),
+    default_scale=4,
+    paper=_PAPER,
+    checkpoint_filter_fn=checkpoint_filter_fn,
+    detector=_detect,
+)
 def edsr_baseline(**kwargs) -> EDSR:
     """EDSR baseline: 16 residual blocks, 64 channels, res_scale 1 (1.37M/1.55M/1.52M params)."""
     return EDSR(**kwargs)

@@ -22,7 +22,6 @@ from typing import Literal
 import torch
 from torch import Tensor, nn
 
-from srlib.models._checkpoint import register_detector
 from srlib.models._contract import check_lr_input, float32_region
 from srlib.models._registry import register_model
 from srlib.ops import imresize, rgb_to_ycbcr, ycbcr_to_rgb
@@ -112,7 +111,6 @@ class FSRCNN(nn.Module):
         return out if self.training else out.clamp(0.0, 1.0)
 
 
-@register_detector("fsrcnn")
 def _detect(state: Mapping[str, Tensor]) -> dict | None:
     """Recognise yjn870-layout FSRCNN weights; infer channels, d, s and m from shapes.
 
@@ -137,7 +135,7 @@ def _detect(state: Mapping[str, Tensor]) -> dict | None:
 _PAPER = "Dong, Loy, Tang, 'Accelerating the Super-Resolution Convolutional Neural Network', ECCV 2016"
 
 
-@register_model(scales=(2, 3, 4), default_scale=4, paper=_PAPER)
+@register_model(scales=(2, 3, 4), default_scale=4, paper=_PAPER, detector=_detect)
 def fsrcnn(**kwargs) -> FSRCNN:
     """FSRCNN (d=56, s=12, m=4), Y-channel as published (``in_chans=3`` for RGB), 12.8k params."""
     return FSRCNN(**kwargs)

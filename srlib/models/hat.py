@@ -41,7 +41,6 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from srlib.models._checkpoint import register_detector
 from srlib.models._contract import check_lr_input
 from srlib.models._registry import register_model
 
@@ -670,7 +669,6 @@ def _inverse_floor_div(total: int, result: int) -> int | None:
     return next((r for r in range(1, total + 1) if total // r == result), None)
 
 
-@register_detector("hat")
 def _detect(state: Mapping[str, Tensor]) -> dict | None:
     """Recognise official-layout HAT weights and infer every shape-determining hyperparameter."""
     needed = (
@@ -810,7 +808,7 @@ def hat_s(
     )
 
 
-@register_model(**_REGISTER)
+@register_model(**_REGISTER, detector=_detect)
 def hat(**kwargs) -> HAT:
     """HAT (official HAT_SRx*: 180 channels, 6 groups of 6 HABs, window 16), 20.77M parameters at x4."""
     return HAT(**kwargs)

@@ -30,7 +30,6 @@ from collections.abc import Mapping
 import torch
 from torch import Tensor, nn
 
-from srlib.models._checkpoint import register_detector
 from srlib.models._contract import check_lr_input, float32_region
 from srlib.models._registry import register_model
 
@@ -145,7 +144,6 @@ class MobileSR(nn.Module):
 _BLOCK_KEY = re.compile(r"^residual_blocks\.(\d+)\.conv1\.weight$")
 
 
-@register_detector("mobilesr")
 def _detect(state: Mapping[str, Tensor]) -> dict | None:
     """Recognise MobileSR weights; infer width, depth, expansion and scale (×4 when two stages)."""
     needed = ("conv1.weight", "prelu1.weight", "conv3.weight", "upsample1.1.weight")
@@ -171,7 +169,7 @@ _PAPER = (
 )
 
 
-@register_model(scales=(2, 3, 4), default_scale=4, paper=_PAPER)
+@register_model(scales=(2, 3, 4), default_scale=4, paper=_PAPER, detector=_detect)
 def mobilesr(**kwargs) -> MobileSR:
     """MobileSR: Fast-SRGAN-style mobile generator, 121k params at x4 (published weights: x4)."""
     return MobileSR(**kwargs)

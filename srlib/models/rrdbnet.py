@@ -32,7 +32,6 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from srlib.models._checkpoint import register_detector
 from srlib.models._contract import check_lr_input
 from srlib.models._registry import register_model
 
@@ -215,7 +214,6 @@ def checkpoint_filter_fn(state: Mapping[str, Tensor], model: nn.Module | None = 
 _BODY_BLOCK = re.compile(r"^body\.(\d+)\.rdb1\.conv1\.weight$")
 
 
-@register_detector("rrdbnet")
 def _detect(state: Mapping[str, Tensor]) -> dict | None:
     """Recognise RRDBNet weights (any of the three layouts) and infer scale and sizes from shapes.
 
@@ -248,7 +246,13 @@ _PAPER = (
 )
 
 
-@register_model(scales=(1, 2, 4), default_scale=4, paper=_PAPER, checkpoint_filter_fn=checkpoint_filter_fn)
+@register_model(
+    scales=(1, 2, 4),
+    default_scale=4,
+    paper=_PAPER,
+    checkpoint_filter_fn=checkpoint_filter_fn,
+    detector=_detect,
+)
 def rrdbnet(**kwargs) -> RRDBNet:
     """ESRGAN / Real-ESRGAN RRDBNet: 23 RRDBs, 64 features, growth 32 (RealESRGAN_x4plus layout)."""
     return RRDBNet(**kwargs)

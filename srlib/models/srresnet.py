@@ -20,9 +20,10 @@ rebuilds exactly that (942,724 parameters at 64 channels / 8 blocks; 203,716 at 
 the published files strictly. The default gives every layer its own PReLU (942,734 / 203,724),
 same key names, so weights move between the two forms when the slopes agree.
 
-``minisrresnet`` (L2 pre-training) and ``minisrgan`` (adversarial fine-tuning) are the same
-generator under two names; ``tinysrgan`` is the 32-channel, 6-block variant. ×2 and ×3 use one
-pixel-shuffle stage (conv C→4C or C→9C).
+``minisrresnet`` is the generator; its weight tags name how the published weights were trained:
+``minisrresnet.l2`` (L2 pre-training) and ``minisrresnet.gan`` (adversarial fine-tuning, also
+reachable under its old name ``minisrgan``). ``tinysrgan`` is the 32-channel, 6-block
+configuration. ×2 and ×3 use one pixel-shuffle stage (conv C→4C or C→9C).
 """
 
 from __future__ import annotations
@@ -34,9 +35,8 @@ from collections.abc import Mapping
 import torch
 from torch import Tensor, nn
 
-from srlib.models._checkpoint import register_detector
 from srlib.models._contract import check_lr_input, float32_region
-from srlib.models._registry import register_model
+from srlib.models._registry import WeightTag, register_model
 
 __all__ = ["MiniSRResNet", "checkpoint_filter_fn", "prelu_keys"]
 
@@ -198,7 +198,6 @@ def _detect_config(state: Mapping[str, Tensor]) -> dict | None:
     return {"scale": scale, "num_feat": num_feat, "num_blocks": len(blocks), "shared_prelu": shared}
 
 
-@register_detector("tinysrgan")
 def _detect_tiny(state: Mapping[str, Tensor]) -> dict | None:
     """TinySRGAN: the 32-channel, 6-block configuration of the generator."""
     config = _detect_config(state)
@@ -207,7 +206,6 @@ def _detect_tiny(state: Mapping[str, Tensor]) -> dict | None:
     return config
 
 
-@register_detector("minisrresnet")
 def _detect(state: Mapping[str, Tensor]) -> dict | None:
     """Any other width/depth (MiniSRResNet and MiniSRGAN files are the same generator)."""
     return _detect_config(state)
@@ -218,19 +216,35 @@ _PAPER = (
 )
 
 
-@register_model(scales=(2, 3, 4), default_scale=4, paper=_PAPER, checkpoint_filter_fn=checkpoint_filter_fn)
+_TAGS = (
+    WeightTag("l2", "MiniSRResNet: L2 (pixel-loss) pre-training"),
+    WeightTag(
+        "gan", "MiniSRGAN: adversarial + perceptual fine-tuning of the same generator", alias="minisrgan"
+    ),
+)
+
+
+@register_model(
+    scales=(2, 3, 4),
+    default_scale=4,
+    paper=_PAPER,
+    checkpoint_filter_fn=checkpoint_filter_fn,
+    detector=_detect,
+    tags=_TAGS,
+)
 def minisrresnet(**kwargs) -> MiniSRResNet:
-    """MiniSRResNet: 64-ch, 8-block SRResNet generator (L2-trained weights), 0.94M params."""
+    """MiniSRResNet: 64-ch, 8-block SRResNet generator (tags ``l2`` and ``gan``), 0.94M params."""
     return MiniSRResNet(**kwargs)
 
 
-@register_model(scales=(2, 3, 4), default_scale=4, paper=_PAPER, checkpoint_filter_fn=checkpoint_filter_fn)
-def minisrgan(**kwargs) -> MiniSRResNet:
-    """MiniSRGAN: the MiniSRResNet generator, GAN-fine-tuned weights (same architecture)."""
-    return MiniSRResNet(**kwargs)
-
-
-@register_model(scales=(2, 3, 4), default_scale=4, paper=_PAPER, checkpoint_filter_fn=checkpoint_filter_fn)
+@register_model(
+    scales=(2, 3, 4),
+    default_scale=4,
+    paper=_PAPER,
+    checkpoint_filter_fn=checkpoint_filter_fn,
+    detector=_detect_tiny,
+    detect_before=("minisrresnet",),  # its files also fit the general detector
+)
 def tinysrgan(num_feat: int = 32, num_blocks: int = 6, **kwargs) -> MiniSRResNet:
     """TinySRGAN: 32-ch, 6-block variant of the MiniSRGAN generator, 0.20M params."""
     return MiniSRResNet(num_feat=num_feat, num_blocks=num_blocks, **kwargs)

@@ -33,7 +33,6 @@ from typing import Literal
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from srlib.models._checkpoint import register_detector
 from srlib.models._contract import check_lr_input
 from srlib.models._registry import register_model
 
@@ -117,7 +116,6 @@ class SRVGGNetCompact(nn.Module):
 _BODY_KEY = re.compile(r"^body\.(\d+)\.(weight|bias)$")
 
 
-@register_detector("srvgg_compact")
 def _detect(state: Mapping[str, Tensor]) -> dict | None:
     """Recognise SRVGGNetCompact weights: only ``body.{i}.weight/bias`` keys, convs at even indices.
 
@@ -157,7 +155,7 @@ _PAPER = (
 )
 
 
-@register_model(scales=(1, 2, 3, 4), default_scale=4, paper=_PAPER)
+@register_model(scales=(1, 2, 3, 4), default_scale=4, paper=_PAPER, detector=_detect)
 def srvgg_compact(*, num_conv: int = 16, **kwargs) -> SRVGGNetCompact:
     """Real-ESRGAN SRVGGNetCompact, 16 body convs (the realesr-animevideov3 "XS" layout)."""
     return SRVGGNetCompact(num_conv=num_conv, **kwargs)

@@ -22,7 +22,6 @@ from typing import Literal
 import torch
 from torch import Tensor, nn
 
-from srlib.models._checkpoint import register_detector
 from srlib.models._contract import check_lr_input, float32_region
 from srlib.models._registry import register_model
 from srlib.ops import imresize, rgb_to_ycbcr, ycbcr_to_rgb
@@ -134,7 +133,6 @@ def checkpoint_filter_fn(state: Mapping[str, Tensor], model: nn.Module | None = 
     return out
 
 
-@register_detector("vdsr")
 def _detect(state: Mapping[str, Tensor]) -> dict | None:
     """Recognise reference or srlib-named VDSR weights and infer depth, channels and norm."""
     state = checkpoint_filter_fn(state)
@@ -151,7 +149,13 @@ def _detect(state: Mapping[str, Tensor]) -> dict | None:
 _PAPER = "Kim, Lee, Lee, 'Accurate Image Super-Resolution Using Very Deep Convolutional Networks', CVPR 2016"
 
 
-@register_model(scales=(2, 3, 4), default_scale=2, paper=_PAPER, checkpoint_filter_fn=checkpoint_filter_fn)
+@register_model(
+    scales=(2, 3, 4),
+    default_scale=2,
+    paper=_PAPER,
+    checkpoint_filter_fn=checkpoint_filter_fn,
+    detector=_detect,
+)
 def vdsr(**kwargs) -> VDSR:
     """VDSR, 20 layers; Y-channel reference model by default (``in_chans=3`` for RGB)."""
     return VDSR(**kwargs)

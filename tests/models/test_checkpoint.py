@@ -78,3 +78,82 @@ def test_unrecognised_foreign_checkpoint_says_what_to_do(tmp_path) -> None:
     torch.save({"mystery.weight": torch.zeros(3, 3)}, tmp_path / "m.pth")
     with pytest.raises(ValueError, match="Could not recognise the architecture"):
         srlib.load_model(tmp_path / "m.pth")
+
+
+# --- untrusted metadata is checked before anything is allocated ------------------------------------
+
+
+def _forge(tmp_path, metadata: dict, net=None):
+    """A safetensors file holding a small VDSR's tensors under the given header metadata."""
+    net = net or srlib.create_model("vdsr", depth=2, num_feat=8)
+    path = tmp_path / "forged.safetensors"
+    save_file({k: v.contiguous() for k, v in net.state_dict().items()}, str(path), metadata=metadata)
+    return path
+
+
+def _srlib_meta(**changes) -> dict:
+    meta = {"format": "srlib", "srlib_format_version": "1", "arch": "vdsr", "scale": "2"}
+    meta["kwargs"] = json.dumps({"depth": 2, "num_feat": 8, "scale": 2})
+    meta.update(changes)
+    return {k: v for k, v in meta.items() if v is not None}
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"depth": 2, "num_feat": 200_000, "scale": 2},  # ~400 GB of weights if allocated
+        {"depth": 50_000_000, "num_feat": 8, "scale": 2},  # millions of layers
+    ],
+)
+def test_small_file_asking_for_a_huge_model_is_refused_at_once(tmp_path, kwargs) -> None:
+    import time
+    import tracemalloc
+
+    path = _forge(tmp_path, _srlib_meta(kwargs=json.dumps(kwargs)))
+    tracemalloc.start()
+    start = time.perf_counter()
+    with pytest.raises(srlib.models.WeightFileError, match=str(path)):
+        srlib.load_model(path)
+    elapsed = time.perf_counter() - start
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert elapsed < 1.0 and peak < 50 * 2**20, (elapsed, peak)
+
+
+@pytest.mark.parametrize(
+    ("changes", "says"),
+    [
+        ({"arch": None}, "'arch' entry is missing"),
+        ({"kwargs": None}, "'kwargs' entry is missing"),
+        ({"kwargs": "{not json"}, "not valid JSON"),
+        ({"kwargs": "[1, 2]"}, "must be a JSON object"),
+        ({"kwargs": json.dumps({"depth": "two", "num_feat": 8})}, "cannot be built"),
+        ({"kwargs": json.dumps({"depth": 2, "layers": 8})}, "unknown argument"),
+        ({"arch": "no_such_net"}, "Unknown model 'no_such_net'"),
+        ({"scale": "x2"}, "'scale' must be a whole number"),
+        ({"scale": "4"}, "'scale' says 4"),
+        ({"srlib_format_version": "99"}, "newer than this srlib"),
+        ({"kwargs": json.dumps({"depth": 3, "num_feat": 8, "scale": 2})}, "missing keys"),
+    ],
+)
+def test_every_metadata_problem_is_one_error_naming_the_file(tmp_path, changes, says) -> None:
+    path = _forge(tmp_path, _srlib_meta(**changes))
+    with pytest.raises(srlib.models.WeightFileError, match=says) as err:
+        srlib.load_model(path)
+    assert str(path) in str(err.value)
+
+
+def test_tagged_model_round_trips_with_its_tag(tmp_path) -> None:
+    net = srlib.create_model("minisrgan", num_feat=8, num_blocks=1)
+    assert (net.srlib_arch, net.srlib_tag) == ("minisrresnet", "gan")
+    loaded = srlib.load_model(srlib.save_model(net, tmp_path / "g"))
+    assert (loaded.srlib_arch, loaded.srlib_tag) == ("minisrresnet", "gan")
+    assert srlib.model_info(loaded).tag == "gan"
+
+
+def test_file_written_under_the_old_flat_name_still_loads(tmp_path) -> None:
+    net = srlib.create_model("minisrresnet", num_feat=8, num_blocks=1)
+    kwargs = json.dumps(net.srlib_config)
+    meta = {"format": "srlib", "arch": "minisrgan", "kwargs": kwargs, "scale": "4"}
+    path = _forge(tmp_path, meta, net)
+    assert srlib.load_model(path).srlib_tag == "gan"

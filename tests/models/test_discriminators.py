@@ -236,4 +236,4 @@ def test_created_discriminator_records_config():
     d = create_discriminator("minisrgan_discriminator", **SMALL_VGG)
     assert d.srlib_arch == "minisrgan_discriminator"
     assert d.srlib_config["negative_slope"] == 0.01 and d.srlib_config["input_size"] == 96
-    assert srlib.models.discriminators.get_discriminator_entry("unet_discriminator").paper
+    assert srlib.models.get_discriminator_entry("unet_discriminator").paper

@@ -486,7 +486,7 @@ def test_filter_drops_masks_and_fills_missing_index_buffers():
 
 
 def test_detector_ignores_other_architectures_and_srlib_round_trip(tmp_path):
-    from srlib.models._checkpoint import detect_architecture
+    from srlib.models import detect_architecture
 
     vdsr = srlib.create_model("vdsr", scale=2)
     assert hat_mod._detect(vdsr.state_dict()) is None

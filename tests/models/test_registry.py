@@ -51,3 +51,46 @@ def test_unregistered_module_cannot_be_described() -> None:
 def test_discriminator_name_points_to_its_factory() -> None:
     with pytest.raises(ValueError, match="create_discriminator"):
         srlib.create_model("unet_discriminator")
+
+
+def test_weight_tags_are_timm_style_names_of_one_architecture() -> None:
+    assert {"minisrresnet.gan", "minisrresnet.l2"} <= set(srlib.list_models(tags=True))
+    assert "minisrresnet.gan" not in srlib.list_models() and "minisrgan" not in srlib.list_models()
+    net = srlib.create_model("minisrresnet.gan", num_feat=8, num_blocks=1)
+    assert type(net).__name__ == "MiniSRResNet" and net.srlib_tag == "gan"
+    assert srlib.model_info("minisrgan").name == "minisrresnet"
+    with pytest.raises(ValueError, match=r"no weight tag 'adv'.*\['l2', 'gan'\]"):
+        srlib.create_model("minisrresnet.adv")
+
+
+def test_discriminators_are_entries_of_the_same_registry() -> None:
+    from srlib.models import _registry
+
+    entry = srlib.models.get_discriminator_entry("unet_discriminator")
+    assert entry.kind == "discriminator" and _registry._REGISTRY["unet_discriminator"] is entry
+    assert not set(srlib.models.list_discriminators()) & set(srlib.list_models())
+    with pytest.raises(ValueError, match="Unknown discriminator 'vdsr'"):
+        srlib.models.create_discriminator("vdsr")
+
+
+def test_detection_order_is_declared_not_imported() -> None:
+    from srlib.models._registry import detection_order
+
+    order = [e.name for e in detection_order()]
+    assert order.index("tinysrgan") < order.index("minisrresnet")
+    assert set(order) >= {"vdsr", "hat", "rrdbnet", "edsr_baseline", "srvgg_compact"}
+    # Apart from the declared constraint the order is alphabetical, so import order cannot matter.
+    rest = [n for n in order if n != "tinysrgan"]
+    assert rest == sorted(rest)
+
+
+def test_detect_before_cycle_is_reported(monkeypatch) -> None:
+    import dataclasses
+
+    from srlib.models import _registry
+
+    reg = dict(_registry._REGISTRY)
+    reg["minisrresnet"] = dataclasses.replace(reg["minisrresnet"], detect_before=("tinysrgan",))
+    monkeypatch.setattr(_registry, "_REGISTRY", reg)
+    with pytest.raises(ValueError, match="cycle"):
+        _registry.detection_order()
