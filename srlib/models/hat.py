@@ -151,15 +151,6 @@ def _window_reverse(windows: Tensor, ws: int, h: int, w: int) -> Tensor:
     return x.reshape(b, h, w, c)
 
 
-def _drop_path(x: Tensor, p: float, training: bool) -> Tensor:
-    """Stochastic depth per sample (the official ``drop_path``); identity in eval mode or for p = 0."""
-    if p == 0.0 or not training:
-        return x
-    keep = 1.0 - p
-    mask = x.new_empty((x.shape[0],) + (1,) * (x.ndim - 1)).bernoulli_(keep)
-    return x * mask / keep
-
-
 # --------------------------------------------------------------------------------------------------
 # Blocks (attribute names follow hat_arch.py so state-dict keys are the official ones)
 # --------------------------------------------------------------------------------------------------
@@ -198,19 +189,6 @@ class _CAB(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         return self.cab(x)
-
-
-class _Mlp(nn.Module):
-    """Token MLP: fc1 -> GELU -> fc2."""
-
-    def __init__(self, dim: int, hidden: int) -> None:
-        super().__init__()
-        self.fc1 = nn.Linear(dim, hidden)
-        self.act = nn.GELU()
-        self.fc2 = nn.Linear(hidden, dim)
-
-    def forward(self, x: Tensor) -> Tensor:
-        return self.fc2(self.act(self.fc1(x)))
 
 
 class _WindowAttention(nn.Module):
@@ -284,12 +262,14 @@ class _HAB(nn.Module):
         super().__init__()
         self.shift_size = shift_size
         self.conv_scale = conv_scale
-        self.drop_path = drop_path
+        from timm.layers import DropPath, Mlp  # here, not at the top: timm imports torchvision (~1.5 s)
+
+        self.drop_path = DropPath(drop_path) if drop_path > 0 else nn.Identity()
         self.norm1 = nn.LayerNorm(dim)
         self.attn = _WindowAttention(dim, window_size, num_heads)
         self.conv_block = _CAB(dim, compress_ratio, squeeze_factor)
         self.norm2 = nn.LayerNorm(dim)
-        self.mlp = _Mlp(dim, int(dim * mlp_ratio))
+        self.mlp = Mlp(dim, int(dim * mlp_ratio))
 
     def forward(self, x: Tensor, rpi: Tensor, masks: Tensor) -> Tensor:
         shortcut = x
@@ -303,8 +283,8 @@ class _HAB(nn.Module):
             x = torch.roll(x, shifts=(s, s), dims=(1, 2))
         else:
             x = self.attn(x, rpi, None)
-        x = shortcut + _drop_path(x, self.drop_path, self.training) + conv_x * self.conv_scale
-        return x + _drop_path(self.mlp(self.norm2(x)), self.drop_path, self.training)
+        x = shortcut + self.drop_path(x) + conv_x * self.conv_scale
+        return x + self.drop_path(self.mlp(self.norm2(x)))
 
 
 class _OCAB(nn.Module):
@@ -324,7 +304,9 @@ class _OCAB(nn.Module):
         self.relative_position_bias_table = nn.Parameter(torch.zeros(table_side * table_side, num_heads))
         self.proj = nn.Linear(dim, dim)
         self.norm2 = nn.LayerNorm(dim)
-        self.mlp = _Mlp(dim, int(dim * mlp_ratio))
+        from timm.layers import Mlp
+
+        self.mlp = Mlp(dim, int(dim * mlp_ratio))
 
     def forward(self, x: Tensor, rpi: Tensor) -> Tensor:
         b, h, w, c = x.shape
