@@ -101,8 +101,8 @@ def psnr(
         - sr: ``(B, 3 or 1, H, W)``; hr: ``(B, 3 or 1, H, W)``; output: scalar or ``(B,)``.
 
     Example:
-        >>> hr = torch.full((1, 3, 8, 8), 0.5)
-        >>> round(float(psnr(hr + 1 / 255, hr)), 2)
+        >>> hr = torch.full((1, 3, 8, 8), 128 / 255)  # exactly on an 8-bit level
+        >>> round(float(psnr(hr + 1 / 255, hr)), 2)  # one level off everywhere: 20 log10(255)
         48.13
     """
     a, b = prepare_for_protocol(sr, hr, crop_border=crop_border, y_channel=y_channel, quantize=quantize)
