@@ -19,7 +19,6 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from srlib.data import video
 from srlib.data.video import (
     FramePairPolicy,
     FrameSampling,
@@ -251,11 +250,11 @@ def test_interrupted_cache_write_is_rebuilt(paired_root, tmp_path, monkeypatch):
             raise KeyboardInterrupt("killed")
         return real_save(*args, **kwargs)
 
-    monkeypatch.setattr(video.np, "save", failing_save)
+    monkeypatch.setattr(np, "save", failing_save)
     with pytest.raises(KeyboardInterrupt):
         VideoFramePairDataset(paired_root, scale=3, every_n=3, cache_dir=cache)
     assert not list(cache.glob("*/manifest.json")) and not list(cache.rglob("*.tmp"))
-    monkeypatch.setattr(video.np, "save", real_save)
+    monkeypatch.setattr(np, "save", real_save)
     ds = VideoFramePairDataset(paired_root, scale=3, every_n=3, cache_dir=cache)
     assert not any(r.cached for r in ds.reports) and len(list(cache.glob("*/manifest.json"))) == 3
 

@@ -1,0 +1,380 @@
+"""Clip discovery, cache set-up and the Dataset of cached LR/HR frame pairs."""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor
+from torch.utils.data import Dataset
+
+from srlib.data.datasets import random_augment
+from srlib.data.video.cache import (
+    CachedClip,
+    _cache_key,
+    _load_manifest,
+    _remove_stale,
+    _safe_name,
+    _write_clip,
+)
+from srlib.data.video.decode import VIDEO_EXTENSIONS, _probe
+from srlib.data.video.policy import FramePairPolicy
+from srlib.data.video.sampling import ClipReport, FrameSampling, sample_frame_pairs
+
+log = logging.getLogger(__name__)
+
+
+def _list_videos(folder: Path) -> dict[str, Path]:
+    if not folder.is_dir():
+        raise FileNotFoundError(
+            f"Video folder {folder} does not exist; a paired video dataset needs root/lr and root/hr folders "
+            "holding LR and HR encodes with the same names."
+        )
+    found: dict[str, list[Path]] = {}
+    for p in sorted(folder.iterdir()):
+        if p.is_file() and not p.name.startswith(".") and p.suffix.lower() in VIDEO_EXTENSIONS:
+            found.setdefault(p.stem, []).append(p)
+    twins = [f"{stem}: {', '.join(q.name for q in ps)}" for stem, ps in found.items() if len(ps) > 1]
+    if twins:
+        raise ValueError(
+            f"Video folder {folder} holds several files with the same name: {'; '.join(twins)}. "
+            "Keep one encode per clip name."
+        )
+    return {stem: ps[0] for stem, ps in found.items()}
+
+
+def find_clip_pairs(
+    root: str | os.PathLike, *, lr_dir: str = "lr", hr_dir: str = "hr", strict: bool = True
+) -> list[tuple[str, Path, Path]]:
+    """Match ``root/lr/NAME.*`` with ``root/hr/NAME.*``; returns sorted ``(NAME, lr_path, hr_path)``.
+
+    Raises:
+        FileNotFoundError: a folder is missing.
+        ValueError: no clips, or (with ``strict``) names present in only one folder, all listed at once.
+    """
+    root = Path(root)
+    lr, hr = _list_videos(root / lr_dir), _list_videos(root / hr_dir)
+    only_lr, only_hr = sorted(set(lr) - set(hr)), sorted(set(hr) - set(lr))
+    if only_lr or only_hr:
+        lines = [f"  only in {root / lr_dir}: {lr[n].name}" for n in only_lr]
+        lines += [f"  only in {root / hr_dir}: {hr[n].name}" for n in only_hr]
+        message = f"{len(lines)} clip(s) under {root} have no partner of the same name:\n" + "\n".join(lines)
+        if strict:
+            raise ValueError(message + "\nAdd the missing encodes, remove these files, or pass strict=False.")
+        log.warning("%s\nThese clips are skipped (strict=False).", message)
+    names = sorted(set(lr) & set(hr))
+    if not names:
+        raise ValueError(
+            f"No clip pairs under {root}: {root / lr_dir} and {root / hr_dir} share no file names "
+            f"(looked for {', '.join(VIDEO_EXTENSIONS)})."
+        )
+    return [(n, lr[n], hr[n]) for n in names]
+
+
+def cache_frame_pairs(
+    root: str | os.PathLike,
+    *,
+    policy: FramePairPolicy,
+    sampling: FrameSampling | None = None,
+    cache_dir: str | os.PathLike | None = None,
+    strict: bool = True,
+    lr_dir: str = "lr",
+    hr_dir: str = "hr",
+) -> list[CachedClip]:
+    """Make sure every clip pair under ``root`` has its sampled frame pairs in the cache.
+
+    Clips already cached for the same sources and settings are only read (their stored warnings are
+    logged again); the others are header-scanned first (all bad files and bad size ratios reported in
+    one error), then decoded, sampled, passed through ``policy`` and written.
+
+    Args:
+        root: folder holding ``lr_dir`` and ``hr_dir``.
+        policy: the size policy (its ``scale`` is the network's).
+        sampling: frame sampling settings.
+        cache_dir: where the frames go (default ``root/.srlib_frame_cache``).
+        strict: raise on unmatched names and bad files (``False``: warn and skip those clips).
+        lr_dir, hr_dir: the sub-folder names.
+
+    Returns:
+        One :class:`CachedClip` per usable clip, sorted by name.
+
+    Raises:
+        ValueError: unmatched names or bad files (with ``strict``), or no usable frame pair at all.
+    """
+    sampling = sampling or FrameSampling()
+    root = Path(root)
+    cache_dir = Path(cache_dir) if cache_dir is not None else root / ".srlib_frame_cache"
+    try:
+        cache_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise ValueError(
+            f"Cannot create the frame cache folder {cache_dir} ({err}); pass cache_dir=."
+        ) from err
+
+    clips: list[CachedClip] = []
+    pending: list[tuple[str, Path, Path, str, Path]] = []
+    for name, lr, hr in find_clip_pairs(root, lr_dir=lr_dir, hr_dir=hr_dir, strict=strict):
+        key = _cache_key(name, lr, hr, sampling, policy)
+        directory = cache_dir / f"{_safe_name(name)}-{key}"
+        manifest = _load_manifest(directory, key)
+        if manifest is None:
+            pending.append((name, lr, hr, key, directory))
+            continue
+        report = ClipReport.from_dict(manifest["report"])
+        report.cached = True
+        for message in report.warnings:
+            log.warning("Video pair %s (cached): %s", name, message)
+        clips.append(CachedClip(name, directory, manifest["frames"], report))
+
+    # Header scan of everything still to decode: every problem in one report, before long decoding.
+    problems: list[str] = []
+    good = []
+    for item in pending:
+        name, lr, hr = item[:3]
+        try:
+            lr_size, hr_size = _probe(lr), _probe(hr)
+            if min(*lr_size, *hr_size) > 0:  # some containers only know the size after decoding
+                policy.check(lr_size, hr_size, name)
+        except (ValueError, FileNotFoundError) as err:
+            problems.append(f"  {err}")
+            continue
+        good.append(item)
+    _raise_or_warn(problems, strict, "while scanning the video headers")
+
+    if good:
+        log.info("Decoding %d video pair(s) into the frame cache %s", len(good), cache_dir)
+    problems = []
+    for name, lr, hr, key, directory in good:
+        try:
+            pairs, report = sample_frame_pairs(lr, hr, sampling, name=name)
+            policy.check(report.lr_size, report.hr_size, name)  # decoded sizes, not only the header's
+            frames = _write_clip(directory, key, name, pairs, report, policy)
+        except (ValueError, FileNotFoundError) as err:
+            problems.append(f"  {err}")
+            continue
+        _remove_stale(cache_dir, _safe_name(name), name, directory)
+        clips.append(CachedClip(name, directory, frames, report))
+    _raise_or_warn(problems, strict, "while decoding the videos")
+
+    clips.sort(key=lambda c: c.name)
+    if not any(c.frames for c in clips):
+        raise ValueError(
+            f"No usable frame pair from the videos under {root} (every_n={sampling.every_n}); "
+            "see the warnings above, or lower every_n for short clips."
+        )
+    return clips
+
+
+def _raise_or_warn(problems: list[str], strict: bool, when: str) -> None:
+    if not problems:
+        return
+    message = f"{len(problems)} problem clip(s) found {when}:\n" + "\n".join(problems)
+    if strict:
+        raise ValueError(message + "\nFix or remove these files (or pass strict=False to skip them).")
+    log.warning("%s\nThese clips are skipped (strict=False).", message)
+
+
+# ----------------------------------------------------------------------------------------------------
+# Dataset
+# ----------------------------------------------------------------------------------------------------
+
+
+class VideoFramePairDataset(Dataset):
+    """LR/HR frame pairs sampled from paired video encodes, served from a disk cache.
+
+    Set-up decodes each clip pair once (see the module docstring: timestamp matching, reports, size
+    policy, atomic cache); items are then read from the memory-mapped cache. With ``patch_size`` an
+    item is a random scale-aligned crop (``patch_size`` HR pixels, ``patch_size // scale`` LR pixels)
+    with the same random flips/rot90 on both; without it, whole frames (clips of different sizes
+    need ``batch_size=1``). Randomness comes from torch's RNG (seeded per worker by the DataLoader).
+
+    Args:
+        root: folder with ``lr/`` and ``hr/`` sub-folders of same-named clips.
+        scale: integer SR scale.
+        patch_size: HR patch side (a multiple of ``scale``) or ``None`` for whole frames.
+        every_n: sample every N-th HR frame.
+        cache_dir: frame cache folder (default ``root/.srlib_frame_cache``).
+        size_policy: ``"none"``, ``"resize_lr"``, ``"resize_hr"`` or a ready :class:`FramePairPolicy`.
+        filter: resize filter for the policy (``"bicubic"``, ``"bilinear"``, ``"area"``).
+        max_ratio_deviation: see :class:`FramePairPolicy`.
+        offset, max_frames_per_clip, max_time_offset, mismatch_tolerance, align_start: see
+            :class:`FrameSampling`.
+        strict: raise on unmatched names and bad files (``False``: warn and skip).
+        augment: random flips/rot90 on patches.
+        samples_per_epoch: epoch length (default: one item per cached pair).
+        lr_dir, hr_dir: sub-folder names.
+
+    Attributes:
+        policy: the :class:`FramePairPolicy`, with ``ratio`` filled in from the clips when they agree;
+            keep it (``dataclasses.asdict``) to prepare inputs identically at inference.
+        reports: one :class:`ClipReport` per clip.
+
+    Shape:
+        - item["lr"]: ``(3, h, w)`` uint8; item["hr"]: ``(3, h * scale, w * scale)`` uint8.
+
+    Example:
+        >>> ds = VideoFramePairDataset("data/rutube", scale=4, patch_size=128,  # doctest: +SKIP
+        ...                            size_policy="resize_lr", filter="bicubic")
+        >>> ds[0]["lr"].shape  # doctest: +SKIP
+        torch.Size([3, 32, 32])
+    """
+
+    def __init__(
+        self,
+        root: str | os.PathLike,
+        scale: int,
+        patch_size: int | None = None,
+        every_n: int = 250,
+        cache_dir: str | os.PathLike | None = None,
+        *,
+        size_policy: str | FramePairPolicy = "none",
+        filter: str = "bicubic",
+        max_ratio_deviation: float = 0.25,
+        offset: int = 0,
+        max_frames_per_clip: int | None = None,
+        max_time_offset: float = 0.5,
+        mismatch_tolerance: float = 0.02,
+        align_start: bool = True,
+        strict: bool = True,
+        augment: bool = True,
+        samples_per_epoch: int | None = None,
+        lr_dir: str = "lr",
+        hr_dir: str = "hr",
+    ) -> None:
+        if isinstance(size_policy, FramePairPolicy):
+            if size_policy.scale != scale:
+                raise ValueError(
+                    f"The FramePairPolicy's scale {size_policy.scale} differs from scale={scale}."
+                )
+            policy = size_policy
+        else:
+            policy = FramePairPolicy(
+                scale=scale, size_policy=size_policy, filter=filter, max_ratio_deviation=max_ratio_deviation
+            )
+        if patch_size is not None and (patch_size < scale or patch_size % scale):
+            raise ValueError(
+                f"patch_size {patch_size} must be a positive multiple of scale {scale} "
+                f"(e.g. {max(1, patch_size // scale) * scale})."
+            )
+        self.sampling = FrameSampling(
+            every_n=every_n,
+            offset=offset,
+            max_frames_per_clip=max_frames_per_clip,
+            max_time_offset=max_time_offset,
+            mismatch_tolerance=mismatch_tolerance,
+            align_start=align_start,
+        )
+        self.root, self.scale, self.patch_size, self.augment = Path(root), policy.scale, patch_size, augment
+        clips = cache_frame_pairs(
+            root,
+            policy=policy,
+            sampling=self.sampling,
+            cache_dir=cache_dir,
+            strict=strict,
+            lr_dir=lr_dir,
+            hr_dir=hr_dir,
+        )
+        self.reports = [c.report for c in clips]
+        self.items: list[tuple[str, Path, Path, tuple[int, int]]] = []
+        for clip in clips:
+            for entry in clip.frames:
+                self.items.append(
+                    (
+                        f"{clip.name}_f{entry['hr_index']:06d}",
+                        clip.directory / entry["lr"],
+                        clip.directory / entry["hr"],
+                        tuple(entry["lr_size"]),
+                    )
+                )
+        if patch_size is not None:
+            lp = patch_size // self.scale
+            small = sorted(
+                {n.rsplit("_f", 1)[0] + f" ({s[1]}x{s[0]})" for n, _, _, s in self.items if min(s) < lp}
+            )
+            if small:
+                raise ValueError(
+                    f"LR frames of {len(small)} clip(s) are smaller than the {lp}px LR patch "
+                    f"(patch_size={patch_size}, scale={self.scale}): {', '.join(small[:10])}. "
+                    "Lower patch_size."
+                )
+        self.policy = self._with_ratio(policy)
+        self._headers: dict[Path, tuple[int, tuple[int, ...]]] = {}
+        self.samples_per_epoch = int(samples_per_epoch or len(self.items))
+
+    def _with_ratio(self, policy: FramePairPolicy) -> FramePairPolicy:
+        if policy.ratio is not None or not self.reports:
+            return policy
+        ratios = [
+            (r.hr_size[0] / r.lr_size[0], r.hr_size[1] / r.lr_size[1]) for r in self.reports if min(r.lr_size)
+        ]
+        if not ratios:
+            return policy
+        first = ratios[0]
+        if any(abs(r[0] / first[0] - 1) > 0.01 or abs(r[1] / first[1] - 1) > 0.01 for r in ratios):
+            log.warning(
+                "The clips' LR/HR size ratios differ (from x%.3f to x%.3f wide); FramePairPolicy.ratio "
+                "is left unset, pass it explicitly for inference.",
+                min(r[1] for r in ratios),
+                max(r[1] for r in ratios),
+            )
+            return policy
+        return dataclasses.replace(policy, ratio=first)
+
+    def __len__(self) -> int:
+        return self.samples_per_epoch
+
+    def _read(self, path: Path, top: int = 0, left: int = 0, size: int | None = None) -> Tensor:
+        """``(3, size, size)`` crop at ``(top, left)`` (the whole array if ``size`` is None) of a
+        cached ``.npy``, reading only the rows it needs (np.load's header parsing and memmap set-up
+        cost more than the crop itself, so the header is parsed once per file and process)."""
+        header = self._headers.get(path)
+        if header is None:
+            with open(path, "rb") as f:
+                version = np.lib.format.read_magic(f)
+                read = (
+                    np.lib.format.read_array_header_1_0
+                    if version == (1, 0)
+                    else np.lib.format.read_array_header_2_0
+                )
+                shape, fortran, dtype = read(f)
+                if dtype != np.uint8 or fortran or len(shape) != 3:
+                    raise ValueError(
+                        f"Frame cache file {path} is not a (3, H, W) uint8 array; delete the cache."
+                    )
+                header = self._headers[path] = (f.tell(), tuple(shape))
+        offset, (c, h, w) = header
+        if size is None:
+            top, left, rows, cols = 0, 0, h, w
+        else:
+            rows = cols = size
+        out = np.empty((c, rows, w), dtype=np.uint8)
+        with open(path, "rb", buffering=0) as f:
+            for k in range(c):
+                f.seek(offset + (k * h + top) * w)
+                if f.readinto(memoryview(out[k]).cast("B")) != rows * w:
+                    raise ValueError(
+                        f"Frame cache file {path} is truncated; delete the cache folder {path.parent}."
+                    )
+        if cols != w:
+            out = np.ascontiguousarray(out[:, :, left : left + cols])
+        return torch.from_numpy(out)
+
+    def __getitem__(self, index: int) -> dict[str, Any]:
+        name, lr_path, hr_path, (h, w) = self.items[index % len(self.items)]
+        s = self.scale
+        if self.patch_size is None:
+            lr, hr = self._read(lr_path), self._read(hr_path)
+        else:
+            lp = self.patch_size // s
+            top = int(torch.randint(0, h - lp + 1, ()))
+            left = int(torch.randint(0, w - lp + 1, ()))
+            lr = self._read(lr_path, top, left, lp)
+            hr = self._read(hr_path, top * s, left * s, self.patch_size)
+        if self.patch_size is not None and self.augment:
+            lr, hr = random_augment(lr, hr)
+        return {"lr": lr.contiguous(), "hr": hr.contiguous(), "name": name}
