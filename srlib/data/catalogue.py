@@ -6,9 +6,10 @@ the dataset's root folder (the folder the archives are extracted into, or a copy
 has). :mod:`srlib.data.download` downloads, verifies and extracts them.
 
 Checksums come from published sources, cited next to each value. Where no published checksum could be
-found the resource's ``checksum`` is ``None``: it is downloaded anyway, a warning says it could not be
+found the resource's ``checksum`` is ``None``: it is downloaded anyway when its completeness can be
+proven (the ``size`` given here, or the length the server states), a warning says it could not be
 verified, and its size and SHA-256 are recorded on first download so a later download that differs
-is refused (see :mod:`srlib.data.download`). No value here is made up.
+is refused (see :mod:`srlib.data.download`). No value here is made up. URLs use ``https://``.
 
 Layout conventions shared by all entries: an LR file is named after its HR file with ``x{scale}``
 appended to the stem (``0001.png`` -> ``0001x2.png``, ``baby.png`` -> ``babyx4.png``), see
@@ -100,7 +101,8 @@ class Resource:
         url: canonical download address.
         filename: the archive's file name (``.zip``, ``.tar``, ``.tar.gz`` or ``.tgz``).
         checksum: published digest, or ``None`` when none is published (trust on first use).
-        size: size in bytes when published, else ``None``.
+        size: size in bytes when published, else ``None``. A download must match it; without a
+            checksum it is also what proves a download whole when the server states no length.
         provides: the layout keys (see :func:`layout_key`) whose folders this archive holds.
         source: where the checksum/size were taken from (for people auditing the catalogue).
     """
@@ -602,15 +604,18 @@ for _name, _inner, _desc, _cite, _aliases in (
     )
 
 # T91 via LapSRN's SR_training_datasets.zip (top-level folders T91/, General100/, BSDS200/).
-# No published checksum or size was found for this archive: checksum=None (trust on first use,
-# see srlib.data.download). The URL is the one LapSRN's project page and many SR repositories link.
+# No published checksum or size was found for this archive: checksum=None and size=None (trust on
+# first use, see srlib.data.download; a server that states no Content-Length is refused). The path is
+# the one LapSRN's project page and many SR repositories link (over http://); the host serves https
+# too (the same author's video_consistency data is fetched from https://vllab.ucmerced.edu/wlai24/),
+# so the https address is used. A copy recorded under the http:// address is still recognised.
 register_dataset(
     DatasetSpec(
         name="T91",
         folder="SR_training_datasets",
         resources=(
             Resource(
-                url="http://vllab.ucmerced.edu/wlai24/LapSRN/results/SR_training_datasets.zip",
+                url="https://vllab.ucmerced.edu/wlai24/LapSRN/results/SR_training_datasets.zip",
                 filename="SR_training_datasets.zip",
                 checksum=None,
                 size=None,
@@ -620,7 +625,7 @@ register_dataset(
         ),
         layout={"train/hr": ("T91", "SR_training_datasets/T91")},
         description="91 small training images (SRCNN's training set); HR only",
-        homepage="http://vllab.ucmerced.edu/wlai24/LapSRN/",
+        homepage="https://vllab.ucmerced.edu/wlai24/LapSRN/",
         citation="Yang et al., Image Super-Resolution via Sparse Representation, IEEE TIP 2010",
         aliases=("Yang91", "91-image"),
     )

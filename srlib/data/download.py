@@ -1,5 +1,8 @@
 """Safe, idempotent dataset downloads: verified archives, atomic extraction, clear offline errors.
 
+:mod:`srlib.data.fetch` downloads and verifies files and :mod:`srlib.data.archive` extracts them
+(their public names are re-exported here); this module prepares catalogue datasets with them.
+
 What happens in :func:`prepare_dataset` for each archive of a catalogue entry
 (:mod:`srlib.data.catalogue`):
 
@@ -13,7 +16,10 @@ What happens in :func:`prepare_dataset` for each archive of a catalogue entry
 2. **Verify** the published checksum (and the size when published). When a resource has no published
    checksum (``checksum=None`` in the catalogue) it is used with a logged warning, and its size and
    SHA-256 are recorded in ``<data_dir>/recorded-checksums.json`` on first success (trust on first
-   use); a later download of the same URL must match the recorded value or it is refused.
+   use); a later download of the same URL must match the recorded value or it is refused. Such a
+   download must still prove itself whole: by the catalogue's ``size``, or by the length the server
+   states (``Content-Length``); a body that just ends when the connection closes is refused with a
+   message saying where to put the file by hand.
 3. **Check every member** before extracting anything: absolute paths, ``..`` components, device files
    and links whose target is absolute or contains ``..`` (links may only point downwards, so no chain
    of links can leave the folder) are refused with :class:`UnsafeArchiveError` naming the member; the
@@ -35,10 +41,11 @@ from __future__ import annotations
 import json
 import logging
 import os
-import tempfile
+import re
 import time
 from pathlib import Path
 
+from srlib._fs import atomic_write
 from srlib._version import __version__
 from srlib.data.archive import UnsafeArchiveError, _clean_stale, extract_archive
 from srlib.data.catalogue import Checksum, DatasetSpec, Resource, get_dataset, layout_key
@@ -85,28 +92,29 @@ def default_data_dir() -> Path:
 
 
 def _has_images(folder: Path) -> bool:
-    """Whether ``folder`` directly holds at least one image file (stops at the first)."""
+    """Whether ``folder`` directly holds an image file (stops at the first; hidden files are skipped)."""
     if not folder.is_dir():
         return False
     with os.scandir(folder) as it:
         for entry in it:
-            if entry.name.lower().endswith(IMAGE_EXTENSIONS) and entry.is_file():
+            name = entry.name
+            if not name.startswith(".") and name.lower().endswith(IMAGE_EXTENSIONS) and entry.is_file():
                 return True
     return False
 
 
-def _atomic_write_text(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+def _write_json(path: Path, payload: dict) -> None:
+    """Write ``payload`` as JSON through the shared atomic write (temp file, fsync, rename)."""
+    text = json.dumps(payload, indent=2, sort_keys=path.name == _MANIFEST) + "\n"
+    atomic_write(path, lambda f: f.write(text.encode("utf-8")))
+
+
+def _same_source(a: object, b: str) -> bool:
+    """Whether two URLs name the same file, allowing for a move from ``http://`` to ``https://``."""
+    if not isinstance(a, str):
+        return False
+    strip = re.compile(r"^https?://", re.IGNORECASE)
+    return a == b or (bool(strip.match(a)) and strip.sub("", a) == strip.sub("", b))
 
 
 # ----------------------------------------------------------------------------- datasets
@@ -122,7 +130,7 @@ def _is_complete(spec: DatasetSpec, dataset_root: Path, res: Resource) -> bool:
         info = json.loads(marker.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return False
-    if info.get("url") != res.url:
+    if not _same_source(info.get("url"), res.url):
         return False
     for key in res.provides:
         split, _, kind = key.partition("/")
@@ -141,10 +149,26 @@ def _load_manifest(data_dir: Path) -> dict:
     if not path.is_file():
         return {}
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
+        manifest = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
+        manifest = None
+    if not isinstance(manifest, dict):
         log.warning("Ignoring unreadable checksum manifest %s", path)
         return {}
+    return manifest
+
+
+def _recorded(manifest: dict, url: str) -> tuple[Checksum, int | None] | None:
+    """The sha256 and size recorded on the first download of ``url`` (or its http:// spelling)."""
+    for key, entry in manifest.items():
+        if not _same_source(key, url):
+            continue
+        try:
+            size = entry.get("size")
+            return Checksum("sha256", entry["sha256"]), size if isinstance(size, int) and size > 0 else None
+        except (AttributeError, KeyError, TypeError, ValueError):
+            log.warning("Ignoring a malformed entry for %s in the checksum manifest", key)
+    return None
 
 
 def _select_resources(
@@ -188,13 +212,12 @@ def _prepare_resource(
 ) -> None:
     dataset_root = data_dir / spec.folder
     archive = data_dir / _DOWNLOADS / res.filename
-    manifest = _load_manifest(data_dir)
-    recorded = manifest.get(res.url)
+    recorded = _recorded(_load_manifest(data_dir), res.url)
     checksum, size, how = res.checksum, res.size, "published"
     if checksum is None and recorded:
-        checksum, size, how = Checksum("sha256", recorded["sha256"]), recorded.get("size"), "recorded"
+        checksum, size, how = recorded[0], recorded[1] or res.size, "recorded"
     elif checksum is None:
-        how = "unverified"
+        how = "size" if res.size is not None else "unverified"
     try:
         digests, nbytes = _download(
             res.url, archive, checksum, size=size, progress=progress, timeout=timeout, resume=True
@@ -229,15 +252,16 @@ def _prepare_resource(
         "srlib_version": __version__,
         "completed": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
-    _atomic_write_text(_marker_path(dataset_root, res), json.dumps(info, indent=2) + "\n")
-    if how == "unverified":
+    _write_json(_marker_path(dataset_root, res), info)
+    if how in ("unverified", "size"):
         manifest = _load_manifest(data_dir)
         manifest[res.url] = {"sha256": digests["sha256"], "size": nbytes, "filename": res.filename}
-        _atomic_write_text(data_dir / _MANIFEST, json.dumps(manifest, indent=2, sort_keys=True) + "\n")
+        _write_json(data_dir / _MANIFEST, manifest)
         log.warning(
-            "%s could not be verified: no checksum is published for it. Recorded its size (%d bytes) and "
-            "sha256 %s in %s; later downloads of this URL must match them.",
+            "%s could not be verified: no checksum is published for it%s. Recorded its size (%d bytes) "
+            "and sha256 %s in %s; later downloads of this URL must match them.",
             res.url,
+            " (only its size, which matches the catalogue)" if how == "size" else "",
             nbytes,
             digests["sha256"],
             data_dir / _MANIFEST,

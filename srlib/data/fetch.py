@@ -7,6 +7,7 @@ import hashlib
 import http.client
 import logging
 import os
+import re
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterable, Iterator
@@ -69,24 +70,51 @@ def _progress_bar(description: str, total: int | None, completed: int, enabled: 
 
 
 # ----------------------------------------------------------------------------- downloading
-def _fetch_to_part(url: str, part: Path, *, timeout: float, progress: bool, resume: bool) -> None:
-    """Stream ``url`` into ``part`` (appending when resuming); raise DownloadError when incomplete."""
+_CONTENT_RANGE = re.compile(r"^bytes\s+(\d+)-(\d+)/(\d+|\*)$")
+_UNSATISFIED_RANGE = re.compile(r"^bytes\s+\*/(\d+)$")
+
+
+def _open(url: str, offset: int, timeout: float) -> http.client.HTTPResponse:
+    headers = {"User-Agent": f"srlib/{__version__} (python urllib)"}
+    if offset:
+        headers["Range"] = f"bytes={offset}-"
+    return urllib.request.urlopen(urllib.request.Request(url, headers=headers), timeout=timeout)
+
+
+def _stated_total(response: http.client.HTTPResponse, offset: int) -> int | None:
+    """The whole file's size as the server states it (Content-Range, else Content-Length), or None."""
+    match = _CONTENT_RANGE.match(response.headers.get("Content-Range", "").strip())
+    if match and match.group(3) != "*":
+        return int(match.group(3))
+    length = response.headers.get("Content-Length", "").strip()
+    return offset + int(length) if length.isdigit() else None
+
+
+def _fetch_to_part(url: str, part: Path, *, timeout: float, progress: bool, resume: bool) -> int | None:
+    """Stream ``url`` into ``part`` (appending when resuming); raise DownloadError when incomplete.
+
+    Returns:
+        The file's full size when the transfer itself proves it complete (a Content-Length or
+        Content-Range total that was reached, or a chunked body that ended properly), else ``None``:
+        a body that simply stops when the connection closes may have been cut short.
+    """
     offset = part.stat().st_size if part.exists() else 0
     if offset and not resume:
         part.unlink()
         offset = 0
-    headers = {"User-Agent": f"srlib/{__version__} (python urllib)"}
-    if offset:
-        headers["Range"] = f"bytes={offset}-"
-    request = urllib.request.Request(url, headers=headers)
     try:
-        response = urllib.request.urlopen(request, timeout=timeout)
+        response = _open(url, offset, timeout)
     except urllib.error.HTTPError as exc:
         exc.close()
         if exc.code == 416 and offset:
-            # Range not satisfiable: the .part already holds the whole file (or more); the checksum decides.
+            # Range not satisfiable: the .part already holds the whole file, or more than the file.
+            match = _UNSATISFIED_RANGE.match((exc.headers or {}).get("Content-Range", "").strip())
+            total = int(match.group(1)) if match else None
+            if total is not None and offset > total:
+                log.info("%s: the partial file is longer than the file (%d bytes); starting over", url, total)
+                return _fetch_to_part(url, part, timeout=timeout, progress=progress, resume=False)
             log.info("%s: server reports nothing left to fetch beyond %d bytes", url, offset)
-            return
+            return total
         raise DownloadError(f"Downloading {url} failed: HTTP {exc.code} {exc.reason}.") from exc
     except (urllib.error.URLError, OSError, http.client.HTTPException, ValueError) as exc:
         reason = getattr(exc, "reason", exc)
@@ -94,14 +122,23 @@ def _fetch_to_part(url: str, part: Path, *, timeout: float, progress: bool, resu
 
     with response:
         status = getattr(response, "status", 200)
-        content_range = response.headers.get("Content-Range", "")
-        if offset and not (status == 206 and content_range.startswith(f"bytes {offset}-")):
+        if status == 206:
+            match = _CONTENT_RANGE.match(response.headers.get("Content-Range", "").strip())
+            if not (match and int(match.group(1)) == offset):
+                # Partial content that does not start where the .part ends cannot be appended.
+                response.close()
+                if not offset:
+                    raise DownloadError(
+                        f"Downloading {url} failed: the server answered a plain request with partial content "
+                        f"({response.headers.get('Content-Range') or 'no Content-Range'})."
+                    )
+                log.info("%s: server resumed at the wrong byte; starting over", url)
+                return _fetch_to_part(url, part, timeout=timeout, progress=progress, resume=False)
+            log.info("%s: resuming at byte %d", url, offset)
+        elif offset:
             log.info("%s: server did not resume at byte %d; starting over", url, offset)
             offset = 0
-        elif offset:
-            log.info("%s: resuming at byte %d", url, offset)
-        length = response.headers.get("Content-Length")
-        total = offset + int(length) if length and length.isdigit() else None
+        total = _stated_total(response, offset)
         received = offset
         with (
             part.open("ab" if offset else "wb") as f,
@@ -123,11 +160,22 @@ def _fetch_to_part(url: str, part: Path, *, timeout: float, progress: bool, resu
                 advance(len(chunk))
             f.flush()
             os.fsync(f.fileno())
+        # http.client raises IncompleteRead above when a chunked body stops before its last chunk.
+        chunked = bool(getattr(response, "chunked", False))
     if total is not None and received < total:
         raise DownloadError(
             f"Downloading {url} failed: the connection closed after {received} of {total} bytes. "
             f"The partial file {part} is kept; calling again resumes it."
         )
+    if total is not None and received > total:
+        part.unlink(missing_ok=True)
+        raise DownloadError(
+            f"Downloading {url} failed: received {received} bytes, more than the {total} the server "
+            "announced. The partial file was deleted; call again to start over."
+        )
+    if total is None and chunked:
+        return received
+    return total
 
 
 def _download(
@@ -140,7 +188,12 @@ def _download(
     timeout: float,
     resume: bool,
 ) -> tuple[dict[str, str], int]:
-    """Download (or reuse) ``dest``; return its digests (sha256 always) and size."""
+    """Download (or reuse) ``dest``; return its digests (sha256 always) and size.
+
+    A download is accepted only when something proves it whole: ``checksum``, ``size``, or the
+    transfer itself (see :func:`_fetch_to_part`). Otherwise the bytes stay in the ``.part`` file
+    and :class:`DownloadError` says how to supply the file.
+    """
     algorithms = [checksum.algorithm] if checksum else []
     if dest.is_dir():
         raise ValueError(f"Download destination {dest} is a folder; give a file path.")
@@ -153,9 +206,16 @@ def _download(
     dest.parent.mkdir(parents=True, exist_ok=True)
     part = dest.with_name(dest.name + ".part")
     log.info("Downloading %s -> %s", url, dest)
-    _fetch_to_part(url, part, timeout=timeout, progress=progress, resume=resume)
-    digests = _hash_file(part, algorithms)
+    total = _fetch_to_part(url, part, timeout=timeout, progress=progress, resume=resume)
     nbytes = part.stat().st_size
+    if checksum is None and size is None and total is None:
+        raise DownloadError(
+            f"Downloading {url}: the server did not state the file's size (no Content-Length) and no "
+            f"checksum or size is known for it, so the {nbytes} bytes received may be a connection cut "
+            f"short. They were not accepted (they stay in {part}). Knowing the file's checksum or size in "
+            "bytes lets srlib verify it (checksum=/size= of download_url, or the dataset's catalogue entry)."
+        )
+    digests = _hash_file(part, algorithms)
     _verify(part, url, checksum, digests, size, nbytes, remove=True)
     os.replace(part, dest)
     return digests, nbytes
@@ -207,6 +267,11 @@ def download_url(
     already exists it is verified and returned without any request (with ``checksum=None`` it is
     returned as is).
 
+    A download is accepted only when it is provably whole: it matches ``checksum`` or ``size``, or,
+    without either, the server stated its length (``Content-Length``/``Content-Range``, or a chunked
+    body that ended properly) and every byte arrived. A body that just stops when the connection
+    closes could be a cut-off file, so it is refused (see Raises).
+
     Args:
         url: ``http(s)://`` address (``file://`` works too).
         dest: the file to create.
@@ -220,7 +285,9 @@ def download_url(
         ``dest`` as a Path.
 
     Raises:
-        DownloadError: network/HTTP failure or a connection cut (names the URL and the offline way).
+        DownloadError: network/HTTP failure, a connection cut, or a length that cannot be verified
+            (no checksum, no size and no length from the server); the message names the URL and the
+            offline way.
         ChecksumError: the file does not match ``checksum`` or ``size``.
 
     Example:

@@ -10,7 +10,7 @@ import socket
 import tarfile
 import threading
 import zipfile
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from srlib.data import archive, catalogue
+from srlib.data import archive, catalogue, download
 from srlib.data.catalogue import Checksum, DatasetSpec, Resource
 from srlib.data.download import (
     ChecksumError,
@@ -42,6 +42,9 @@ class _Route:
     body: bytes
     cut_after: int | None = None  # send this many bytes, then close (Content-Length says len(body))
     ranges: bool = True
+    length: bool = True  # send Content-Length (False: the body just ends when the connection closes)
+    chunked: bool = False  # HTTP/1.1 chunked transfer encoding (ends with a zero-length chunk)
+    range_shift: int = 0  # answer a Range request with partial content starting this many bytes later
 
 
 @dataclass
@@ -53,8 +56,8 @@ class ArchiveServer:
     requests: list[tuple[str, str | None]] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def add(self, path: str, body: bytes, *, cut_after: int | None = None, ranges: bool = True) -> str:
-        self.routes[path] = _Route(body, cut_after, ranges)
+    def add(self, path: str, body: bytes, *, cut_after: int | None = None, ranges: bool = True, **kw) -> str:
+        self.routes[path] = _Route(body, cut_after, ranges, **kw)
         return self.base_url + path
 
 
@@ -75,18 +78,35 @@ def _make_handler(server_state: ArchiveServer) -> type[BaseHTTPRequestHandler]:
                 return
             body, start, status = route.body, 0, 200
             if range_header and route.ranges and route.cut_after is None:
-                start = int(range_header.removeprefix("bytes=").split("-")[0])
+                start = int(range_header.removeprefix("bytes=").split("-")[0]) + route.range_shift
                 if start >= len(body):
-                    self.send_error(416, "range not satisfiable")
+                    self.send_response(416)
+                    self.send_header("Content-Range", f"bytes */{len(body)}")
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
                     return
                 status = 206
+            if route.chunked:
+                self.protocol_version = "HTTP/1.1"
             self.send_response(status)
-            self.send_header("Content-Length", str(len(body) - start))
+            if route.chunked:
+                self.send_header("Transfer-Encoding", "chunked")
+                self.send_header("Connection", "close")
+            elif route.length:
+                self.send_header("Content-Length", str(len(body) - start))
             if status == 206:
                 self.send_header("Content-Range", f"bytes {start}-{len(body) - 1}/{len(body)}")
             self.end_headers()
             end = len(body) if route.cut_after is None else route.cut_after
-            self.wfile.write(body[start:end])
+            if route.chunked:
+                data = body[start:end]
+                for i in range(0, len(data), 1000):
+                    piece = data[i : i + 1000]
+                    self.wfile.write(f"{len(piece):x}\r\n".encode() + piece + b"\r\n")
+                if route.cut_after is None:
+                    self.wfile.write(b"0\r\n\r\n")
+            else:
+                self.wfile.write(body[start:end])
             self.wfile.flush()
             self.close_connection = True
 
@@ -503,3 +523,150 @@ def test_extract_archive_refuses_corrupt_file(tmp_path):
         extract_archive(bad, tmp_path / "out")
     assert not (tmp_path / "out").exists()
     assert [p.name for p in tmp_path.iterdir()] == ["page.zip"]
+
+
+# ----------------------------------------------------------------------------- downloads cannot be fooled
+BODY = bytes(range(256)) * 40  # 10 KiB
+
+
+def test_no_length_no_checksum_is_refused_and_says_what_to_do(archive_server, tmp_path):
+    url = archive_server.add("/nolen.bin", BODY, length=False)
+    dest = tmp_path / "nolen.bin"
+    with pytest.raises(DownloadError) as err:
+        download_url(url, dest, progress=False, timeout=TIMEOUT)
+    msg = str(err.value)
+    assert url in msg and "no Content-Length" in msg and f"{len(BODY)} bytes" in msg
+    assert str(dest) in msg and "checksum" in msg and "size" in msg  # where to put it by hand, or verify it
+    assert not dest.exists()  # never looks complete
+    part = tmp_path / "nolen.bin.part"
+    assert part.read_bytes() == BODY and str(part) in msg  # kept, named
+
+
+def test_no_length_cut_short_is_refused_too(archive_server, tmp_path):
+    # The same server cutting the body half-way looks exactly like a complete transfer.
+    url = archive_server.add("/nolen.bin", BODY, length=False, cut_after=len(BODY) // 2)
+    with pytest.raises(DownloadError, match="no Content-Length"):
+        download_url(url, tmp_path / "f.bin", progress=False, timeout=TIMEOUT)
+    assert not (tmp_path / "f.bin").exists()
+
+
+def test_no_length_with_checksum_or_size_is_verified(archive_server, tmp_path):
+    url = archive_server.add("/nolen.bin", BODY, length=False)
+    assert download_url(url, tmp_path / "a.bin", _sha(BODY), progress=False).read_bytes() == BODY
+    assert download_url(url, tmp_path / "b.bin", size=len(BODY), progress=False).read_bytes() == BODY
+    cut = archive_server.add("/cut.bin", BODY, length=False, cut_after=len(BODY) - 10)
+    with pytest.raises(ChecksumError, match=f"size is {len(BODY) - 10} bytes, expected {len(BODY)}"):
+        download_url(cut, tmp_path / "c.bin", size=len(BODY), progress=False, timeout=TIMEOUT)
+    assert not (tmp_path / "c.bin").exists() and not (tmp_path / "c.bin.part").exists()
+
+
+def test_short_read_against_content_length_fails_without_checksum(archive_server, tmp_path):
+    url = archive_server.add("/short.bin", BODY, cut_after=100)
+    with pytest.raises(DownloadError, match=f"closed after 100 of {len(BODY)} bytes"):
+        download_url(url, tmp_path / "s.bin", progress=False, timeout=TIMEOUT)
+    assert not (tmp_path / "s.bin").exists()
+    archive_server.add("/short.bin", BODY)  # the server recovers: resumed, then proven whole by its length
+    assert download_url(url, tmp_path / "s.bin", progress=False, timeout=TIMEOUT).read_bytes() == BODY
+    assert archive_server.requests[-1] == ("/short.bin", "bytes=100-")
+
+
+def test_chunked_body_ends_properly_or_fails(archive_server, tmp_path):
+    url = archive_server.add("/chunked.bin", BODY, chunked=True)
+    assert download_url(url, tmp_path / "ok.bin", progress=False, timeout=TIMEOUT).read_bytes() == BODY
+    cut = archive_server.add("/chunked-cut.bin", BODY, chunked=True, cut_after=len(BODY) // 2)
+    with pytest.raises(DownloadError, match=r"/chunked-cut\.bin"):
+        download_url(cut, tmp_path / "cut.bin", progress=False, timeout=TIMEOUT)
+    assert not (tmp_path / "cut.bin").exists()
+
+
+def test_partial_content_at_the_wrong_byte_starts_over(archive_server, tmp_path):
+    url = archive_server.add("/shift.bin", BODY, range_shift=7)
+    (tmp_path / "f.bin.part").write_bytes(BODY[:1000])
+    assert download_url(url, tmp_path / "f.bin", progress=False, timeout=TIMEOUT).read_bytes() == BODY
+    assert [r for _, r in archive_server.requests] == ["bytes=1000-", None]
+
+
+def test_range_not_satisfiable_states_the_size(archive_server, tmp_path):
+    url = archive_server.add("/whole.bin", BODY)
+    (tmp_path / "w.bin.part").write_bytes(BODY)  # already whole: the 416's "bytes */N" proves it
+    assert download_url(url, tmp_path / "w.bin", progress=False, timeout=TIMEOUT).read_bytes() == BODY
+    (tmp_path / "x.bin.part").write_bytes(BODY + b"junk")  # longer than the file: start over
+    assert download_url(url, tmp_path / "x.bin", progress=False, timeout=TIMEOUT).read_bytes() == BODY
+    assert archive_server.requests[-1] == ("/whole.bin", None)
+
+
+def test_catalogue_entry_without_checksum_needs_a_provable_size(archive_server, monkeypatch, tmp_path):
+    body = _zip({f"Tiny_HR/{k}": v for k, v in HR_FILES.items()})
+    url = archive_server.add("/nolen.zip", body, length=False)
+    layout = {"train/hr": ("Tiny_HR",)}
+    _register(monkeypatch, "TinySR", [Resource(url, "hr.zip", None, None, ("train/hr",))], layout)
+    archive = tmp_path / "downloads" / "hr.zip"
+    with pytest.raises(DownloadError) as err:
+        prepare_dataset("TinySR", tmp_path, progress=False, timeout=TIMEOUT)
+    msg = str(err.value)
+    assert url in msg and "no Content-Length" in msg and str(archive) in msg
+    assert not (tmp_path / "TinySR").exists() and not (tmp_path / "recorded-checksums.json").exists()
+
+    # The size recorded in the catalogue proves it whole.
+    _register(monkeypatch, "TinySR", [Resource(url, "hr.zip", None, len(body), ("train/hr",))], layout)
+    root = prepare_dataset("TinySR", tmp_path, progress=False, timeout=TIMEOUT)
+    info = json.loads((root / ".srlib" / "hr.zip.json").read_text())
+    assert info["verified"] == "size" and info["size"] == len(body)
+    assert json.loads((tmp_path / "recorded-checksums.json").read_text())[url]["size"] == len(body)
+
+
+def test_archive_supplied_by_hand_is_used_when_the_server_cannot_prove_it(
+    archive_server, monkeypatch, tmp_path
+):
+    body = _zip({f"Tiny_HR/{k}": v for k, v in HR_FILES.items()})
+    url = archive_server.add("/nolen.zip", body, length=False)
+    _register(
+        monkeypatch,
+        "TinySR",
+        [Resource(url, "hr.zip", None, None, ("train/hr",))],
+        {"train/hr": ("Tiny_HR",)},
+    )
+    (tmp_path / "downloads").mkdir()
+    (tmp_path / "downloads" / "hr.zip").write_bytes(body)  # what the error message asks for
+    out = resolve_dataset_dir("TinySR", data_dir=tmp_path, download=True, progress=False, timeout=TIMEOUT)
+    assert sorted(p.name for p in out.iterdir()) == sorted(HR_FILES)
+    assert archive_server.requests == []
+
+
+def test_https_move_keeps_markers_and_recorded_checksums(archive_server, monkeypatch, tmp_path):
+    spec = _tiny_dataset(monkeypatch, archive_server, checksum=None)
+    prepare_dataset("TinySR", tmp_path, progress=False, split="train", kind="hr", timeout=TIMEOUT)
+    n = len(archive_server.requests)
+    https = [replace(r, url=r.url.replace("http://", "https://")) for r in spec.resources]
+    _register(monkeypatch, "TinySR", https, dict(spec.layout))
+    # The extracted copy made from the http:// address still counts: no request at all.
+    assert resolve_dataset_dir("TinySR", data_dir=tmp_path) == tmp_path / "TinySR" / "Tiny_HR"
+    assert len(archive_server.requests) == n
+    manifest = json.loads((tmp_path / "recorded-checksums.json").read_text())
+    assert download._recorded(manifest, https[0].url)[0].value == manifest[spec.resources[0].url]["sha256"]
+    assert not download._same_source("https://a/x.zip", "https://b/x.zip")
+    assert not download._same_source("ftp://a/x.zip", "https://a/x.zip")
+
+
+def test_malformed_manifest_is_ignored_with_a_warning(archive_server, monkeypatch, tmp_path, caplog):
+    _tiny_dataset(monkeypatch, archive_server, checksum=None)
+    hr_url = archive_server.base_url + "/TinySR/hr.zip"
+    (tmp_path / "recorded-checksums.json").write_text(json.dumps({hr_url: {"sha256": "not hex"}}))
+    with caplog.at_level(logging.WARNING, logger="srlib.data.download"):
+        prepare_dataset("TinySR", tmp_path, progress=False, split="train", kind="hr", timeout=TIMEOUT)
+    assert any("malformed" in r.getMessage() for r in caplog.records)
+    (tmp_path / "recorded-checksums.json").write_text("[1, 2]")
+    assert download._load_manifest(tmp_path) == {}
+
+
+def test_marker_and_manifest_are_written_with_the_umask(archive_server, monkeypatch, tmp_path):
+    import os
+
+    _tiny_dataset(monkeypatch, archive_server, checksum=None)
+    old = os.umask(0o022)
+    try:
+        root = prepare_dataset("TinySR", tmp_path, progress=False, split="train", kind="hr", timeout=TIMEOUT)
+    finally:
+        os.umask(old)
+    for path in (root / ".srlib" / "tiny_hr.zip.json", tmp_path / "recorded-checksums.json"):
+        assert path.stat().st_mode & 0o777 == 0o644
