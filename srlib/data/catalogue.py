@@ -40,6 +40,7 @@ __all__ = [
     "Checksum",
     "DatasetSpec",
     "Resource",
+    "close_matches",
     "get_dataset",
     "layout_key",
     "list_datasets",
@@ -382,6 +383,21 @@ def list_datasets() -> list[str]:
     return sorted(_REGISTRY, key=str.lower)
 
 
+def close_matches(name: str, n: int = 3) -> list[str]:
+    """Catalogue names close to a mistyped ``name`` (aliases count; canonical names returned).
+
+    Example:
+        >>> close_matches("set15")
+        ['Set5', 'Set14']
+    """
+    choices = {k.lower(): k for k in _REGISTRY}
+    for spec in _REGISTRY.values():
+        for alias in spec.aliases:
+            choices.setdefault(alias.lower(), spec.name)
+    close = difflib.get_close_matches(str(name).lower(), list(choices), n=n, cutoff=0.6)
+    return list(dict.fromkeys(choices[c] for c in close))
+
+
 def get_dataset(name: str) -> DatasetSpec:
     """The catalogue entry for ``name`` (case-insensitive; aliases such as ``B100`` accepted).
 
@@ -395,14 +411,8 @@ def get_dataset(name: str) -> DatasetSpec:
     spec = _lookup(str(name))
     if spec is not None:
         return spec
-    choices = {n.lower(): n for n in _REGISTRY}
-    for spec in _REGISTRY.values():
-        for alias in spec.aliases:
-            choices.setdefault(alias.lower(), spec.name)
-    close = difflib.get_close_matches(str(name).lower(), list(choices), n=3, cutoff=0.6)
-    hint = ""
-    if close:
-        hint = " Did you mean " + " or ".join(dict.fromkeys(choices[c] for c in close)) + "?"
+    close = close_matches(str(name))
+    hint = f" Did you mean {' or '.join(close)}?" if close else ""
     raise ValueError(
         f"Unknown dataset {name!r}.{hint} Available: {', '.join(list_datasets())}. "
         "A folder of your own images needs no catalogue entry (use an image-folder DataModule with root=)."

@@ -19,6 +19,7 @@ import torch
 from torch import Tensor, nn
 from torch.utils.data import DataLoader, Dataset
 
+from srlib.data.catalogue import get_dataset
 from srlib.data.datasets import (
     CACHE_MODES,
     BenchmarkDataset,
@@ -27,6 +28,7 @@ from srlib.data.datasets import (
     PairedPatchDataset,
     match_pairs,
 )
+from srlib.data.download import resolve_image_dir, resolve_image_dirs
 from srlib.data.image_io import list_images
 from srlib.data.subimages import DEFAULT_MEMORY_BUDGET, parse_bytes
 from srlib.degrade.bicubic import BicubicDegradation
@@ -96,9 +98,7 @@ class SRDataModule(L.LightningDataModule):
     def build_val_dataset(self) -> Dataset | None:
         if self.val_dir is None:
             return None
-        return BenchmarkDataset.from_folder(
-            resolve_image_folder(self.val_dir, split="test"), scale=self.scale
-        )
+        return BenchmarkDataset.from_folder(resolve_image_dir(self.val_dir, split="test"), scale=self.scale)
 
     def setup(self, stage: str | None = None) -> None:
         if stage in (None, "fit") and self.train_set is None:
@@ -163,33 +163,13 @@ def resolve_image_folder(
     download: bool = False,
     data_dir: str | os.PathLike | None = None,
 ) -> Path:
-    """An existing folder, or a dataset name resolved through the catalogue.
+    """An existing folder, or a dataset name resolved through the catalogue (HR images).
 
-    For a dataset without the requested split, ``"test"`` falls back to ``"valid"`` (so
-    ``val_dir="DIV2K"`` validates on DIV2K's 100 validation images).
+    Kept for existing code: :func:`srlib.data.download.resolve_image_dir` with ``kind="hr"``
+    (so ``"test"`` on DIV2K means its valid split, and ``val_dir="DIV2K"`` validates on its 100
+    validation images).
     """
-    path = Path(folder_or_name).expanduser()
-    if path.is_dir():
-        return path
-    from srlib.data.catalogue import get_dataset
-    from srlib.data.download import resolve_dataset_dirs
-
-    try:
-        spec = get_dataset(str(folder_or_name))
-        if split == "test" and "test" not in spec.splits and "valid" in spec.splits:
-            split = "valid"
-        folders = resolve_dataset_dirs(
-            spec.name, split=split, kind="hr", download=download, data_dir=data_dir
-        )
-    except ValueError as err:
-        raise FileNotFoundError(
-            f"{folder_or_name!r} is not an existing folder nor a dataset name srlib knows ({err})."
-        ) from err
-    if len(folders) != 1:
-        raise ValueError(
-            f"{spec.name} ({split}) spans {len(folders)} folders; pass one folder (or a single dataset) here."
-        )
-    return folders[0]
+    return resolve_image_dir(folder_or_name, split=split, download=download, data_dir=data_dir)
 
 
 class _ImageDataModule(SRDataModule):
@@ -283,7 +263,7 @@ class _ImageDataModule(SRDataModule):
         """The validation HR folder (``val_dir`` resolved), or ``None`` without validation."""
         if self.val_dir is None:
             return None
-        return resolve_image_folder(self.val_dir, split="test", download=download, data_dir=self.data_dir)
+        return resolve_image_dir(self.val_dir, split="test", download=download, data_dir=self.data_dir)
 
     def prepare_data(self) -> None:
         """Download what is missing (when allowed), check every file, fill the sub-image cache if used."""
@@ -504,11 +484,16 @@ class ImageFolderDataModule(_ImageDataModule):
         return BenchmarkDataset.from_folder(hr, scale=self.scale, files=held)
 
     def train_folders(self, download: bool = False) -> tuple[list[Path], list[Path] | None]:
-        hr = [
-            resolve_image_folder(f, split="train", download=download, data_dir=self.data_dir)
-            for f in _as_list(self.train_dir)
-        ]
         lr = [Path(f).expanduser() for f in _as_list(self.lr_dir)] or None
+        hr = []
+        for f in _as_list(self.train_dir):
+            folders = resolve_image_dirs(f, split="train", download=download, data_dir=self.data_dir)
+            if lr is not None and len(folders) != 1:
+                raise ValueError(
+                    f"train_dir {f!r} is {len(folders)} folders ({', '.join(map(str, folders))}) but lr_dir "
+                    "pairs one LR folder with each train_dir entry; list the HR folders one by one."
+                )
+            hr.extend(folders)
         return hr, lr
 
 
@@ -533,10 +518,12 @@ class T91DataModule(_ImageDataModule):
         self.root = root
 
     def train_folders(self, download: bool = False) -> tuple[list[Path], list[Path] | None]:
-        from srlib.data.download import resolve_dataset_dir
-
-        folder = resolve_dataset_dir(
-            "T91", root=self.root, data_dir=self.data_dir, download=download and self.root is None
+        folder = resolve_image_dir(
+            get_dataset("T91"),
+            split="train",
+            root=self.root,
+            data_dir=self.data_dir,
+            download=download and self.root is None,
         )
         return [folder], None
 
@@ -567,8 +554,6 @@ class _CatalogueDataModule(_ImageDataModule):
         self.root = root
         self.lr = lr if lr is not None else ("bicubic" if paired else None)
         if self.lr is not None:
-            from srlib.data.catalogue import get_dataset
-
             spec = get_dataset(self.dataset_name)
             for comp in spec.components or (spec.name,):
                 have = get_dataset(comp).scales("train")
@@ -589,29 +574,25 @@ class _CatalogueDataModule(_ImageDataModule):
         return self.lr is not None
 
     def train_folders(self, download: bool = False) -> tuple[list[Path], list[Path] | None]:
-        from srlib.data.download import resolve_dataset_dirs
-
+        # The dataset object, not its name: a folder called "DIV2K" in the working directory is not it.
+        spec = get_dataset(self.dataset_name)
         common = {"root": self.root, "data_dir": self.data_dir, "split": "train"}
         common["download"] = download and self.root is None
-        hr = resolve_dataset_dirs(self.dataset_name, kind="hr", **common)
+        hr = resolve_image_dirs(spec, kind="hr", **common)
         if self.lr is None:
             return hr, None
-        lr = resolve_dataset_dirs(self.dataset_name, kind="lr", scale=self.scale, **common)
+        lr = resolve_image_dirs(spec, kind="lr", scale=self.scale, **common)
         return hr, lr
 
     def val_folder(self, download: bool = False) -> Path | None:
         """``val_dir`` resolved; this dataset's own name (``"DIV2K"``) means its valid split in ``root``."""
-        from srlib.data.catalogue import get_dataset
-        from srlib.data.download import resolve_dataset_dirs
-
         if self.root is not None and isinstance(self.val_dir, str) and not Path(self.val_dir).is_dir():
             try:
                 same = get_dataset(self.val_dir).name == get_dataset(self.dataset_name).name
             except ValueError:
                 same = False
             if same:
-                folders = resolve_dataset_dirs(self.dataset_name, root=self.root, split="valid", kind="hr")
-                return folders[0]
+                return resolve_image_dir(get_dataset(self.dataset_name), split="valid", root=self.root)
         return super().val_folder(download=download)
 
 

@@ -1,7 +1,9 @@
-"""Safe, idempotent dataset downloads: verified archives, atomic extraction, clear offline errors.
+"""Catalogue datasets on disk: prepared once (verified, safely extracted), then found by name or folder.
 
-:mod:`srlib.data.fetch` downloads and verifies files and :mod:`srlib.data.archive` extracts them
-(their public names are re-exported here); this module prepares catalogue datasets with them.
+This module orchestrates; :mod:`srlib.data.fetch` downloads and verifies files and
+:mod:`srlib.data.archive` extracts them (their public names are re-exported here).
+:func:`resolve_image_dirs` is the one rule for "a dataset name or a folder" used across srlib;
+``python -m srlib.data download NAME`` prepares a dataset from the command line.
 
 What happens in :func:`prepare_dataset` for each archive of a catalogue entry
 (:mod:`srlib.data.catalogue`):
@@ -42,13 +44,22 @@ import json
 import logging
 import os
 import re
+import shlex
 import time
 from pathlib import Path
 
 from srlib._fs import atomic_write
 from srlib._version import __version__
 from srlib.data.archive import UnsafeArchiveError, _clean_stale, extract_archive
-from srlib.data.catalogue import Checksum, DatasetSpec, Resource, get_dataset, layout_key
+from srlib.data.catalogue import (
+    Checksum,
+    DatasetSpec,
+    Resource,
+    close_matches,
+    get_dataset,
+    layout_key,
+    list_datasets,
+)
 from srlib.data.fetch import DEFAULT_TIMEOUT, ChecksumError, DownloadError, _download, download_url
 from srlib.data.image_io import IMAGE_EXTENSIONS
 
@@ -64,6 +75,8 @@ __all__ = [
     "prepare_dataset",
     "resolve_dataset_dir",
     "resolve_dataset_dirs",
+    "resolve_image_dir",
+    "resolve_image_dirs",
 ]
 
 log = logging.getLogger(__name__)
@@ -341,62 +354,74 @@ def prepare_dataset(
     return dataset_root
 
 
-def resolve_dataset_dir(
-    name: str,
-    *,
-    root: str | os.PathLike | None = None,
-    data_dir: str | os.PathLike | None = None,
-    download: bool = False,
-    split: str | None = None,
-    kind: str = "hr",
-    scale: int | None = None,
-    progress: bool = True,
-    timeout: float = DEFAULT_TIMEOUT,
-) -> Path:
-    """The folder of ``kind`` images of ``split`` (at ``scale`` for LR) of a catalogue dataset.
+# ----------------------------------------------------------------------------- "name or folder"
+def _looks_like_path(text: str) -> bool:
+    seps = {"/", os.sep, os.altsep or "/"}
+    return any(sep in text for sep in seps) or text.startswith(("~", "."))
 
-    * ``root=`` an existing copy: no network at all. The layout's folders are looked up under
-      ``root`` (see ``spec.layout``); for HR, a ``root`` that directly holds images is accepted too.
-    * otherwise the copy under ``data_dir`` is used when complete; when it is missing it is
-      downloaded if ``download=True``, else FileNotFoundError explains how to get it.
 
-    Args:
-        name: catalogue name (for DF2K use :func:`resolve_dataset_dirs`).
-        root: an existing copy of the dataset.
-        data_dir: where downloads live; default :func:`default_data_dir`.
-        download: allow downloading what is missing.
-        split: ``"train"``, ``"valid"``/``"val"`` or ``"test"``; ``None`` = the dataset's default
-            (train for training sets, test for Set5/Set14/BSD100/Urban100).
-        kind: ``"hr"`` or ``"lr"``.
-        scale: LR scale (needed for ``kind="lr"``).
-        progress: progress bars when downloading.
-        timeout: network timeout in seconds.
-
-    Returns:
-        An existing folder holding at least one image.
-
-    Raises:
-        FileNotFoundError: ``root`` missing or without images; or not downloaded and ``download=False``
-            (the message names the URL(s), the expected folder and the ``root=`` alternative).
-        DownloadError: network failure (names the URL and the offline alternative).
-        ValueError: unknown name/split/kind/scale, or a union dataset.
-
-    Example:
-        >>> import pathlib
-        >>> shared = pathlib.Path("../shared/data/Set5")
-        >>> not shared.is_dir() or resolve_dataset_dir("Set5", root=shared) == shared
-        True
-    """
-    spec = get_dataset(name)
-    if spec.is_union:
-        raise ValueError(
-            f"{spec.name} is the union of {' + '.join(spec.components)} (several folders); "
-            "use resolve_dataset_dirs(...)."
+def _dataset_for(value: str | os.PathLike, path: Path) -> DatasetSpec:
+    """The catalogue entry named by ``value``; FileNotFoundError when it names neither that nor a folder."""
+    text = os.fspath(value)
+    try:
+        return get_dataset(text)
+    except ValueError:
+        pass
+    names = ", ".join(list_datasets())
+    if path.exists():
+        raise FileNotFoundError(
+            f"{path} is a file, not a folder of images. Pass the folder that holds the images, or a "
+            f"catalogue dataset name ({names})."
         )
-    split = spec.normalize_split(split)
+    if _looks_like_path(text):
+        raise FileNotFoundError(
+            f"Image folder {path} does not exist. Pass an existing folder of images, or a catalogue "
+            f"dataset name ({names})."
+        )
+    close = close_matches(text)
+    hint = f" Did you mean {' or '.join(close)}?" if close else ""
+    raise FileNotFoundError(
+        f"{text!r} is neither an existing folder nor a dataset in the catalogue.{hint} Catalogue: {names} "
+        "(`python -m srlib.data list` describes them). Pass one of those names, or the path of a folder "
+        "of images."
+    )
+
+
+def _catalogue_split(spec: DatasetSpec, split: str | None) -> str:
+    """``spec.normalize_split``, with ``"test"`` meaning ``"valid"`` for sets without a test split (DIV2K)."""
+    try:
+        return spec.normalize_split(split)
+    except ValueError:
+        if split is not None and split.lower() in ("test", "testing") and "valid" in spec.splits:
+            log.debug("%s has no test split; using its valid split", spec.name)
+            return "valid"
+        raise
+
+
+def _download_command(spec: DatasetSpec, split: str, kind: str, scale: int | None, data_dir: Path) -> str:
+    cmd = f"python -m srlib.data download {spec.name} --split {split} --kind {kind.lower()}"
+    if kind.lower() == "lr":
+        cmd += f" --scale {int(scale)}"  # type: ignore[arg-type]  # layout_key checked it is given
+    if data_dir != default_data_dir():
+        cmd += f" --data-dir {shlex.quote(str(data_dir))}"
+    return cmd
+
+
+def _catalogue_folder(
+    spec: DatasetSpec,
+    split: str,
+    kind: str,
+    scale: int | None,
+    *,
+    root: Path | None,
+    data_dir: Path,
+    download: bool,
+    progress: bool,
+    timeout: float,
+) -> Path:
+    """The folder of one (non-union) catalogue dataset: in ``root``, else under ``data_dir``."""
     key = spec._key(split, kind, scale)
     if root is not None:
-        root = Path(root).expanduser()
         candidates = ", ".join(spec.layout[key])
         if not root.is_dir():
             raise FileNotFoundError(
@@ -413,7 +438,6 @@ def resolve_dataset_dir(
             + (" and in root itself" if kind.lower() == "hr" else "")
             + f" (expected one of: {candidates}, relative to root)."
         )
-    data_dir = Path(data_dir).expanduser() if data_dir is not None else default_data_dir()
     dataset_root = data_dir / spec.folder
     resources = spec.resources_for(split, kind, scale)
     folder = spec.image_dir(dataset_root, split, kind, scale)
@@ -423,10 +447,11 @@ def resolve_dataset_dir(
         urls = " and ".join(r.url for r in resources)
         archives = ", ".join(str(data_dir / _DOWNLOADS / r.filename) for r in resources)
         raise FileNotFoundError(
-            f"{spec.name} {key} images are not in {folder} and download=False. Either pass download=True "
-            f"to fetch {urls} (checksum-verified), or, offline, copy the archive(s) to {archives} and call "
-            f"with download=True to extract them without network access, or pass root= pointing at an "
-            f"existing copy laid out like the archives (expected {spec.layout[key][0]} under root)."
+            f"{spec.name} {key} images are not in {folder}. Download them with "
+            f"`{_download_command(spec, split, kind, scale, data_dir)}` (or pass download=True), which "
+            f"fetches {urls} and checks it; offline, copy the archive(s) to {archives} first and the same "
+            "command extracts them without network access. Or use a copy you already have: root= pointing "
+            f"at it (expected {spec.layout[key][0]} under root), or a folder of images instead of the name."
         )
     prepare_dataset(
         spec.name, data_dir, progress=progress, split=split, kind=kind, scale=scale, timeout=timeout
@@ -441,6 +466,182 @@ def resolve_dataset_dir(
     return folder
 
 
+def resolve_image_dirs(
+    name_or_path: str | os.PathLike | DatasetSpec,
+    *,
+    split: str | None = None,
+    kind: str = "hr",
+    scale: int | None = None,
+    root: str | os.PathLike | None = None,
+    data_dir: str | os.PathLike | None = None,
+    download: bool = False,
+    progress: bool = True,
+    timeout: float = DEFAULT_TIMEOUT,
+) -> list[Path]:
+    """The image folder(s) meant by a folder path or a catalogue name: the one rule srlib uses everywhere.
+
+    1. An **existing folder wins** (``~`` expanded) and is returned as is; whoever reads it checks its
+       files. ``split``, ``kind``, ``scale`` and ``root`` do not apply to it.
+    2. Otherwise ``name_or_path`` is a **catalogue name** (case-insensitive, aliases accepted; or a
+       :class:`~srlib.data.catalogue.DatasetSpec`, which is never taken for a folder). It gives the
+       folder of ``kind`` images of ``split`` (at ``scale`` for LR), one per component for a union
+       (DF2K). ``split=None`` is the dataset's default; ``"test"`` on a set without a test split
+       (DIV2K) means its ``"valid"`` split.
+
+       * ``root=`` an existing copy: no network at all. The layout's folders are looked up under
+         ``root``; for HR, a ``root`` that directly holds images is accepted too (for a union, ``root``
+         holds each component's folder, or is one merged HR folder).
+       * otherwise the copy under ``data_dir`` is used when complete; a missing one is downloaded if
+         ``download=True``, else FileNotFoundError says how to get it
+         (``python -m srlib.data download NAME ...``).
+    3. Anything else raises FileNotFoundError naming the path, with close matches for a mistyped name.
+
+    Args:
+        name_or_path: a folder, a catalogue name (``"Set5"``, ``"div2k"``) or a DatasetSpec.
+        split: ``"train"``, ``"valid"``/``"val"`` or ``"test"``; ``None`` = the dataset's default.
+        kind: ``"hr"`` or ``"lr"``.
+        scale: LR scale (needed for ``kind="lr"``).
+        root: an existing copy of the named dataset.
+        data_dir: where downloads live; default :func:`default_data_dir`.
+        download: allow downloading what is missing.
+        progress: progress bars when downloading.
+        timeout: network timeout in seconds.
+
+    Returns:
+        Existing folders; those from the catalogue hold at least one image.
+
+    Raises:
+        FileNotFoundError: not a folder nor a catalogue name; ``root`` missing or without images; or
+            not downloaded and ``download=False`` (the message names the folder, the URL(s), the
+            download command and the alternatives).
+        ValueError: a split, kind or scale the dataset does not have (the message lists those it has).
+        DownloadError: network failure (names the URL and the offline alternative).
+
+    Example:
+        >>> import pathlib, tempfile
+        >>> folder = pathlib.Path(tempfile.mkdtemp())
+        >>> resolve_image_dirs(folder) == [folder]
+        True
+        >>> try:
+        ...     resolve_image_dirs("Set55")
+        ... except FileNotFoundError as err:
+        ...     print("Did you mean Set5" in str(err))
+        True
+    """
+    if isinstance(name_or_path, DatasetSpec):
+        spec = name_or_path
+    else:
+        path = Path(name_or_path).expanduser()
+        if path.is_dir():
+            return [path]
+        spec = _dataset_for(name_or_path, path)
+    if kind.lower() not in ("hr", "lr"):
+        raise ValueError(f"kind must be 'hr' or 'lr', got {kind!r}.")
+    split = _catalogue_split(spec, split)
+    root_path = Path(root).expanduser() if root is not None else None
+    common = {"download": download, "progress": progress, "timeout": timeout}
+    common["data_dir"] = Path(data_dir).expanduser() if data_dir is not None else default_data_dir()
+    if not spec.is_union:
+        return [_catalogue_folder(spec, split, kind, scale, root=root_path, **common)]
+    if root_path is not None and kind.lower() == "hr" and _has_images(root_path):
+        return [root_path]  # a merged folder of the union's HR images
+    out = []
+    for comp in spec.component_splits[split]:
+        comp_spec = get_dataset(comp)
+        comp_root = None if root_path is None else root_path / comp_spec.folder
+        out.append(_catalogue_folder(comp_spec, split, kind, scale, root=comp_root, **common))
+    return out
+
+
+def resolve_image_dir(
+    name_or_path: str | os.PathLike | DatasetSpec,
+    *,
+    split: str | None = None,
+    kind: str = "hr",
+    scale: int | None = None,
+    root: str | os.PathLike | None = None,
+    data_dir: str | os.PathLike | None = None,
+    download: bool = False,
+    progress: bool = True,
+    timeout: float = DEFAULT_TIMEOUT,
+) -> Path:
+    """:func:`resolve_image_dirs` where exactly one folder is expected.
+
+    Raises:
+        ValueError: the name resolves to several folders (a union such as DF2K's training split);
+            and everything :func:`resolve_image_dirs` raises.
+
+    Example:
+        >>> import pathlib
+        >>> shared = pathlib.Path("../shared/data/Set5")
+        >>> not shared.is_dir() or resolve_image_dir("Set5", root=shared) == shared
+        True
+    """
+    folders = resolve_image_dirs(
+        name_or_path,
+        split=split,
+        kind=kind,
+        scale=scale,
+        root=root,
+        data_dir=data_dir,
+        download=download,
+        progress=progress,
+        timeout=timeout,
+    )
+    if len(folders) != 1:
+        name = name_or_path.name if isinstance(name_or_path, DatasetSpec) else os.fspath(name_or_path)
+        raise ValueError(
+            f"{name} ({split or 'default split'}) spans {len(folders)} folders "
+            f"({', '.join(map(str, folders))}); pass a single folder or dataset here."
+        )
+    return folders[0]
+
+
+def resolve_dataset_dir(
+    name: str,
+    *,
+    root: str | os.PathLike | None = None,
+    data_dir: str | os.PathLike | None = None,
+    download: bool = False,
+    split: str | None = None,
+    kind: str = "hr",
+    scale: int | None = None,
+    progress: bool = True,
+    timeout: float = DEFAULT_TIMEOUT,
+) -> Path:
+    """:func:`resolve_image_dir` for a catalogue name only (never taken for a folder path).
+
+    Kept for existing code; new code calls :func:`resolve_image_dir`, which also accepts folders.
+
+    Raises:
+        ValueError: unknown name (with close matches), or a union dataset (use
+            :func:`resolve_dataset_dirs`); and everything :func:`resolve_image_dirs` raises.
+
+    Example:
+        >>> import pathlib
+        >>> shared = pathlib.Path("../shared/data/Set5")
+        >>> not shared.is_dir() or resolve_dataset_dir("Set5", root=shared) == shared
+        True
+    """
+    spec = get_dataset(name)
+    if spec.is_union:
+        raise ValueError(
+            f"{spec.name} is the union of {' + '.join(spec.components)} (several folders); "
+            "use resolve_dataset_dirs(...)."
+        )
+    return resolve_image_dir(
+        spec,
+        split=split,
+        kind=kind,
+        scale=scale,
+        root=root,
+        data_dir=data_dir,
+        download=download,
+        progress=progress,
+        timeout=timeout,
+    )
+
+
 def resolve_dataset_dirs(
     name: str,
     *,
@@ -453,23 +654,21 @@ def resolve_dataset_dirs(
     progress: bool = True,
     timeout: float = DEFAULT_TIMEOUT,
 ) -> list[Path]:
-    """Like :func:`resolve_dataset_dir` but a list of folders: one per component for a union (DF2K).
+    """:func:`resolve_image_dirs` for a catalogue name only (never taken for a folder path).
 
-    For a union, ``root`` is the folder holding each component's folder (``root/DIV2K``,
-    ``root/Flickr2K``); an HR ``root`` that directly holds images (a merged DF2K folder) is accepted
-    as the single folder.
+    Kept for existing code; new code calls :func:`resolve_image_dirs`, which also accepts folders.
+
+    Raises:
+        ValueError: unknown name (with close matches); and everything :func:`resolve_image_dirs` raises.
     """
-    spec = get_dataset(name)
-    common = {"data_dir": data_dir, "download": download, "kind": kind, "scale": scale}
-    common |= {"progress": progress, "timeout": timeout}
-    if not spec.is_union:
-        return [resolve_dataset_dir(spec.name, root=root, split=split, **common)]
-    split = spec.normalize_split(split)
-    if root is not None and kind.lower() == "hr" and _has_images(Path(root).expanduser()):
-        return [Path(root).expanduser()]
-    out = []
-    for comp in spec.component_splits[split]:
-        comp_spec = get_dataset(comp)
-        comp_root = None if root is None else Path(root).expanduser() / comp_spec.folder
-        out.append(resolve_dataset_dir(comp, root=comp_root, split=split, **common))
-    return out
+    return resolve_image_dirs(
+        get_dataset(name),
+        split=split,
+        kind=kind,
+        scale=scale,
+        root=root,
+        data_dir=data_dir,
+        download=download,
+        progress=progress,
+        timeout=timeout,
+    )
