@@ -401,7 +401,7 @@ def _catalogue_split(spec: DatasetSpec, split: str | None) -> str:
 def _download_command(spec: DatasetSpec, split: str, kind: str, scale: int | None, data_dir: Path) -> str:
     cmd = f"python -m srlib.data download {spec.name} --split {split} --kind {kind.lower()}"
     if kind.lower() == "lr":
-        cmd += f" --scale {int(scale)}"  # type: ignore[arg-type]  # layout_key checked it is given
+        cmd += f" --scale {scale}"
     if data_dir != default_data_dir():
         cmd += f" --data-dir {shlex.quote(str(data_dir))}"
     return cmd
@@ -531,6 +531,11 @@ def resolve_image_dirs(
     if isinstance(name_or_path, DatasetSpec):
         spec = name_or_path
     else:
+        if not os.fspath(name_or_path).strip():
+            raise FileNotFoundError(
+                "An empty folder/dataset name was given (it would mean the working directory); pass a "
+                "folder of images or a catalogue dataset name."
+            )
         path = Path(name_or_path).expanduser()
         if path.is_dir():
             return [path]

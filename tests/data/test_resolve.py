@@ -95,6 +95,8 @@ def test_names_are_case_insensitive_and_typos_get_suggestions(tmp_path):
 
 
 def test_missing_folder_and_file_paths_are_named(tmp_path):
+    with pytest.raises(FileNotFoundError, match="empty"):
+        resolve_image_dirs("")  # not silently the working directory
     missing = tmp_path / "nowhere" / "images"
     with pytest.raises(FileNotFoundError, match="does not exist") as err:
         resolve_image_dirs(missing)
