@@ -15,6 +15,7 @@ from typing import Any
 from srlib._version import __version__
 from srlib.models import (
     ModelInfo,
+    blend_models,
     create_model,
     list_models,
     load_model,
@@ -46,6 +47,7 @@ __all__ = [
     "SRModule",
     "__version__",
     "auto_precision",
+    "blend_models",
     "create_model",
     "list_models",
     "load_model",

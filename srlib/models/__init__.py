@@ -7,7 +7,8 @@ import graph inside ``srlib.models`` flows one way (``tests/models/test_layering
         -> _registry              entries (kind, detector, detection order, tags); no architecture
             -> vdsr, hat, ..., discriminators     each registers its entries
                 -> _checkpoint    save/load/detect through the registry
-                    -> __init__   imports them all
+                    -> _blend     network interpolation of two weight files
+                        -> __init__   imports them all
 """
 
 from srlib.models import (  # noqa: F401 - importing the files registers their entries
@@ -22,6 +23,7 @@ from srlib.models import (  # noqa: F401 - importing the files registers their e
     srvgg,
     vdsr,
 )
+from srlib.models._blend import blend_models
 from srlib.models._checkpoint import (
     WeightFileError,
     detect_architecture,
@@ -72,6 +74,7 @@ __all__ = [
     "VGGDiscriminator",
     "WeightFileError",
     "WeightTag",
+    "blend_models",
     "create_discriminator",
     "create_model",
     "detect_architecture",

@@ -23,9 +23,16 @@ ARCHITECTURES = {
     "vdsr",
 }
 #: Lower number = lower layer. A module may import only modules of a strictly lower layer.
-LAYERS = {"_state_io": 0, "_contract": 0, "_registry": 1, **dict.fromkeys(ARCHITECTURES, 2), "_checkpoint": 3}
+LAYERS = {
+    "_state_io": 0,
+    "_contract": 0,
+    "_registry": 1,
+    **dict.fromkeys(ARCHITECTURES, 2),
+    "_checkpoint": 3,
+    "_blend": 4,
+}
 #: What each layer may import from srlib outside the package (lower-level srlib packages only).
-OUTSIDE = {0: set(), 1: set(), 2: {"srlib.ops"}, 3: {"srlib._fs", "srlib._version"}}
+OUTSIDE = {0: set(), 1: set(), 2: {"srlib.ops"}, 3: {"srlib._fs", "srlib._version"}, 4: set()}
 
 
 def _imports(path: Path) -> list[tuple[int, str]]:
