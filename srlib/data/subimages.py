@@ -15,11 +15,11 @@ Cache layout (under ``cache_dir``)::
             manifest.json                          written last: crop offsets and sizes
 
 ``<source id>`` hashes the source file path(s) and ``<version>`` their sizes and modification times and
-the crop settings, so
-an edited source invalidates exactly its own crops (the outdated folder is removed when the new one is
-written). Each source folder is filled under a temporary name and renamed into place only after its
-manifest is written: a killed run never leaves a folder that looks complete, and concurrent processes
-(e.g. several DDP ranks) may extract the same set safely (the first rename wins).
+the crop settings, so an edited source invalidates exactly its own crops (the outdated folder is removed
+when the new one is written). The folders are entries of srlib's content-hashed cache
+(:class:`srlib._cache.HashedCache`): each is filled under a hidden temporary name and renamed into place
+only after its manifest is written, so a killed run never leaves a folder that looks complete, and
+concurrent processes (e.g. several DDP ranks) may extract the same set safely (the first rename wins).
 
 Formats: ``"npy"`` (the default: uncompressed ``(3, h, w)`` uint8; a patch reads only its own rows,
 three positioned reads, about 0.05 ms on this project's CPU) or ``"png"`` (lossless and roughly half the size
@@ -32,14 +32,10 @@ The free disk space is checked before anything is written.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
 import os
 import re
 import shutil
-import socket
-import tempfile
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -50,6 +46,7 @@ import torch
 from PIL import Image
 from torch import Tensor
 
+from srlib._cache import CacheEntry, HashedCache, file_stamp, read_npy_crop
 from srlib.data.image_io import read_image
 
 __all__ = [
@@ -68,10 +65,8 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 DEFAULT_MEMORY_BUDGET = 4 * 2**30  # bytes of decoded uint8 pixels kept in memory before switching
-_CACHE_VERSION = 1
+_CACHE_VERSION = 2  # 2: entries of srlib._cache.HashedCache (manifest with key and file sizes)
 _FORMATS = ("png", "npy")
-_MANIFEST = "manifest.json"
-_TMP_TAG = ".tmp-"
 _UNITS = {"": 1, "b": 1, "k": 10**3, "kb": 10**3, "m": 10**6, "mb": 10**6, "g": 10**9, "gb": 10**9}
 _UNITS |= {"t": 10**12, "tb": 10**12, "kib": 2**10, "mib": 2**20, "gib": 2**30, "tib": 2**40}
 
@@ -223,9 +218,9 @@ class SubimageStore(Sequence):
 
     def load(self, path: Path) -> Tensor:
         """A whole stored crop as ``(3, h, w)`` uint8."""
+        if self.format == "npy":
+            return torch.from_numpy(read_npy_crop(path))
         try:
-            if self.format == "npy":
-                return torch.from_numpy(np.load(path))
             return read_image(path)
         except (OSError, ValueError) as err:
             raise _damaged(path, err) from err
@@ -233,7 +228,8 @@ class SubimageStore(Sequence):
     def crop(self, index: int, top: int, left: int, size: int, *, lr: bool = False) -> Tensor:
         """A ``(3, size, size)`` crop of sub-image ``index`` (its LR crop with ``lr=True``).
 
-        ``.npy`` files are read in place: three reads of ``size`` rows (one per channel), no decoding.
+        ``.npy`` files are read in place (:func:`srlib._cache.read_npy_crop`: one read of ``size`` rows per
+        channel, no decoding).
         PNG files are decoded whole (a few milliseconds per 480 px crop).
         """
         item = self.items[index]
@@ -243,12 +239,9 @@ class SubimageStore(Sequence):
         h, w = (item.height // self.scale, item.width // self.scale) if lr else (item.height, item.width)
         if top < 0 or left < 0 or top + size > h or left + size > w:
             raise ValueError(f"Crop ({top}, {left}, {size}) is outside the {w}x{h} sub-image {path}.")
+        if self.format == "npy":
+            return torch.from_numpy(read_npy_crop(path, top, left, size, size))
         try:
-            if self.format == "npy" and hasattr(os, "pread"):
-                return _pread_crop(path, h, w, top, left, size)
-            if self.format == "npy":  # no os.pread (Windows): a memory map reads the same rows
-                array = np.load(path, mmap_mode="r")[:, top : top + size, left : left + size]
-                return torch.from_numpy(np.ascontiguousarray(array))
             with Image.open(path) as img:
                 array = np.asarray(img.convert("RGB").crop((left, top, left + size, top + size)))
         except (OSError, ValueError) as err:
@@ -263,89 +256,23 @@ def _damaged(path: Path, err: Exception) -> FileNotFoundError:
     )
 
 
-def _pread_crop(path: Path, h: int, w: int, top: int, left: int, size: int) -> Tensor:
-    """Crop a ``(3, h, w)`` uint8 ``.npy`` file with one positioned read per channel.
-
-    The data of an ``.npy`` file is its last ``3*h*w`` bytes (C order), after a header whose length
-    the file size gives.
-    """
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        offset = os.fstat(fd).st_size - 3 * h * w
-        if offset < 10:  # an .npy header is at least 10 bytes: the file is not what the manifest says
-            raise ValueError(f"expected a (3, {h}, {w}) uint8 array")
-        band = size * w
-        chunks = [os.pread(fd, band, offset + c * h * w + top * w) for c in range(3)]
-    finally:
-        os.close(fd)
-    if any(len(c) != band for c in chunks):
-        raise ValueError("file is truncated")
-    array = np.frombuffer(b"".join(chunks), dtype=np.uint8).reshape(3, size, w)[:, :, left : left + size]
-    return torch.from_numpy(np.ascontiguousarray(array))
-
-
-def _source_stat(path: Path) -> tuple[str, int, int]:
-    st = path.stat()
-    return str(path.resolve()), st.st_size, st.st_mtime_ns
-
-
-def _hash(*parts: object) -> str:
-    return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()
-
-
-def _safe_stem(path: Path) -> str:
-    return re.sub(r"[^A-Za-z0-9_.-]", "_", path.stem)[:60] or "image"
-
-
-def _write_png(path: Path, array: np.ndarray) -> None:
-    # compress_level 3, as BasicSR's extract_subimages uses for DIV2K: much faster than the default 6
-    # for a few percent more disk.
-    Image.fromarray(np.ascontiguousarray(array.transpose(1, 2, 0))).save(path, format="PNG", compress_level=3)
-
-
 def _write_crop(path: Path, crop: Tensor, fmt: str) -> None:
-    array = crop.numpy()
+    """Write one crop into an entry's (hidden, uncommitted) folder: ``(3, h, w)`` ``.npy`` or RGB PNG."""
+    array = np.ascontiguousarray(crop.numpy())
     if fmt == "npy":
-        with open(path, "wb") as fh:
-            np.save(fh, np.ascontiguousarray(array))
+        np.save(path, array, allow_pickle=False)
     else:
-        _write_png(path, array)
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except OSError:
-        return True
-    return True
-
-
-def _host_id() -> str:
-    """A short id of this machine, so a cache on a shared disk is cleaned only by the host that wrote it."""
-    return hashlib.sha256(socket.gethostname().encode()).hexdigest()[:8]
-
-
-def _tmp_prefix(folder: Path) -> str:
-    return f".{folder.name}{_TMP_TAG}{_host_id()}-{os.getpid()}-"
-
-
-def _clean_stale_tmp(settings_dir: Path) -> None:
-    """Remove temporary folders left by killed runs on this host (their process is gone)."""
-    for tmp in settings_dir.glob(f".*{_TMP_TAG}*"):
-        match = re.search(re.escape(_TMP_TAG) + r"([0-9a-f]{8})-(\d+)-", tmp.name)
-        if match and match.group(1) == _host_id() and not _pid_alive(int(match.group(2))):
-            log.info("Removing %s, left by an interrupted sub-image extraction", tmp)
-            shutil.rmtree(tmp, ignore_errors=True)
+        # compress_level 3, as BasicSR's extract_subimages uses for DIV2K: much faster than the default 6
+        # for a few percent more disk.
+        image = Image.fromarray(np.ascontiguousarray(array.transpose(1, 2, 0)))
+        image.save(path, format="PNG", compress_level=3)
 
 
 @dataclass(frozen=True)
 class _Job:
     hr: Path
     lr: Path | None
-    folder: Path  # final folder
-    source_id: str
+    entry: CacheEntry
 
 
 def extract_subimages(
@@ -403,18 +330,20 @@ def extract_subimages(
     crop_tag = "full" if crop_size is None else f"c{crop_size}_s{step}"
     settings_dir = Path(cache_dir or default_cache_dir()).expanduser() / f"{kind}_x{scale}_{crop_tag}_{fmt}"
     settings_dir.mkdir(parents=True, exist_ok=True)
-    _clean_stale_tmp(settings_dir)
+    cache = HashedCache(settings_dir, version=_CACHE_VERSION)
+    cache.clean_interrupted()
 
     jobs = []
     for i, hr in enumerate(hr_paths):
         lr = lr_paths[i] if lr_paths is not None else None
-        sources = [_source_stat(Path(hr))] + ([_source_stat(Path(lr))] if lr is not None else [])
-        source_id = _hash([s[0] for s in sources])[:10]
-        version = _hash(_CACHE_VERSION, sources, scale, crop_size, step, fmt)[:10]
-        folder = settings_dir / f"{_safe_stem(Path(hr))}-{source_id}-{version}"
-        jobs.append(_Job(Path(hr), Path(lr) if lr is not None else None, folder, source_id))
+        sources = [file_stamp(hr)] + ([file_stamp(lr)] if lr is not None else [])
+        entry = cache.entry(
+            Path(hr).stem, source=[s[0] for s in sources], content=[sources, scale, crop_size, step, fmt]
+        )
+        jobs.append(_Job(Path(hr), Path(lr) if lr is not None else None, entry))
 
-    todo = [j for j in jobs if not (j.folder / _MANIFEST).is_file()]
+    manifests = {j.entry: cache.load(j.entry) for j in jobs}
+    todo = [j for j in jobs if manifests[j.entry] is None]
     if todo:
         need = sum(_estimate_bytes(j, scale=scale, crop_size=crop_size, step=step, fmt=fmt) for j in todo)
         free = shutil.disk_usage(settings_dir).free
@@ -436,7 +365,9 @@ def extract_subimages(
 
         def run(job: _Job) -> str | None:
             try:
-                _extract_one(job, scale=scale, crop_size=crop_size, step=step, fmt=fmt)
+                manifests[job.entry] = _extract_one(
+                    cache, job, scale=scale, crop_size=crop_size, step=step, fmt=fmt
+                )
             except (ValueError, FileNotFoundError) as err:
                 return f"  {job.hr}" + (f" / {job.lr}" if job.lr else "") + f": {err}"
             return None
@@ -452,13 +383,13 @@ def extract_subimages(
             )
     items: list[Subimage] = []
     for job in jobs:
-        manifest = json.loads((job.folder / _MANIFEST).read_text(encoding="utf-8"))
+        manifest, folder = manifests[job.entry], job.entry.directory
         for k, c in enumerate(manifest["crops"]):
             items.append(
                 Subimage(
                     name=f"{manifest['name']}_s{k:03d}",
-                    hr=job.folder / c["hr"],
-                    lr=job.folder / c["lr"] if c.get("lr") else None,
+                    hr=folder / c["hr"],
+                    lr=folder / c["lr"] if c.get("lr") else None,
                     height=int(c["height"]),
                     width=int(c["width"]),
                 )
@@ -484,7 +415,10 @@ def _estimate_bytes(job: _Job, *, scale: int, crop_size: int | None, step: int, 
     return int(raw * (0.5 if fmt == "png" else 1.0))
 
 
-def _extract_one(job: _Job, *, scale: int, crop_size: int | None, step: int, fmt: str) -> None:
+def _extract_one(
+    cache: HashedCache, job: _Job, *, scale: int, crop_size: int | None, step: int, fmt: str
+) -> dict:
+    """Decode one source (pair), cut it and commit its cache entry; returns the entry's manifest."""
     hr = read_image(job.hr)
     lr = read_image(job.lr) if job.lr is not None else None
     if lr is not None:
@@ -500,48 +434,29 @@ def _extract_one(job: _Job, *, scale: int, crop_size: int | None, step: int, fmt
         c_lr, step_lr = crop_size // scale, step // scale
         tops, lefts = subimage_offsets(lh, c_lr, step_lr), subimage_offsets(lw, c_lr, step_lr)
         c_lr_h, c_lr_w = min(c_lr, lh), min(c_lr, lw)
-    tmp = Path(tempfile.mkdtemp(prefix=_tmp_prefix(job.folder), dir=job.folder.parent))
-    try:
-        crops, ext = [], fmt
-        k = 0
+
+    def fill(folder: Path) -> dict:
+        crops, k = [], 0
         for t in tops:
             for left in lefts:
                 ht, hl, hh, hw = t * scale, left * scale, c_lr_h * scale, c_lr_w * scale
                 entry = {"top": ht, "left": hl, "height": hh, "width": hw}
-                if lr is None:
-                    entry["hr"] = f"{k:04d}.{ext}"
-                    _write_crop(tmp / entry["hr"], hr[:, ht : ht + hh, hl : hl + hw], fmt)
-                else:
-                    entry["hr"], entry["lr"] = f"{k:04d}_hr.{ext}", f"{k:04d}_lr.{ext}"
-                    _write_crop(tmp / entry["hr"], hr[:, ht : ht + hh, hl : hl + hw], fmt)
-                    _write_crop(tmp / entry["lr"], lr[:, t : t + c_lr_h, left : left + c_lr_w], fmt)
+                entry["hr"] = f"{k:04d}.{fmt}" if lr is None else f"{k:04d}_hr.{fmt}"
+                _write_crop(folder / entry["hr"], hr[:, ht : ht + hh, hl : hl + hw], fmt)
+                if lr is not None:
+                    entry["lr"] = f"{k:04d}_lr.{fmt}"
+                    _write_crop(folder / entry["lr"], lr[:, t : t + c_lr_h, left : left + c_lr_w], fmt)
                 crops.append(entry)
                 k += 1
-        manifest = {
-            "version": _CACHE_VERSION,
+        return {
             "name": job.hr.stem,
-            "hr_source": _source_stat(job.hr),
-            "lr_source": _source_stat(job.lr) if job.lr is not None else None,
+            "hr_source": file_stamp(job.hr),
+            "lr_source": file_stamp(job.lr) if job.lr is not None else None,
             "scale": scale,
             "crop_size": crop_size,
             "step": step,
             "format": fmt,
             "crops": crops,
         }
-        (tmp / _MANIFEST).write_text(json.dumps(manifest, indent=1) + "\n", encoding="utf-8")
-        if job.folder.is_dir() and not (job.folder / _MANIFEST).is_file():
-            shutil.rmtree(job.folder, ignore_errors=True)  # incomplete copy made by hand: replace it
-        try:
-            os.replace(tmp, job.folder)
-        except OSError:
-            if not (job.folder / _MANIFEST).is_file():
-                raise
-            log.debug("%s was written by another process meanwhile; keeping that copy", job.folder)
-            return
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
-    # Older versions of the same source (edited since) are garbage now.
-    for old in job.folder.parent.glob(f"{_safe_stem(job.hr)}-{job.source_id}-*"):
-        if old != job.folder and not old.name.startswith("."):
-            shutil.rmtree(old, ignore_errors=True)
+
+    return cache.build(job.entry, fill)

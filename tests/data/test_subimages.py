@@ -12,6 +12,7 @@ import pytest
 import torch
 from PIL import Image
 
+import srlib._cache as cache_module
 import srlib.data.subimages as subimages
 from srlib.data import HRPatchDataset, PairedPatchDataset, extract_subimages, read_image
 from srlib.data.subimages import parse_bytes, subimage_offsets
@@ -116,7 +117,7 @@ def test_interrupted_extraction_leaves_nothing_that_counts(hr_folder, tmp_path, 
     assert not list(cache.rglob("manifest.json"))
     # A temporary folder of a dead process is cleaned up by the next run.
     settings = next(cache.iterdir())
-    stale = settings / f".a-x-y.tmp-{subimages._host_id()}-999999999-abc"
+    stale = settings / f".a-x-y.tmp-{cache_module._host_id()}-999999999-abc"
     other_host = settings / ".a-x-y.tmp-00000000-999999999-abc"  # maybe still running elsewhere
     stale.mkdir()
     other_host.mkdir()

@@ -210,7 +210,7 @@ def test_dataset_items_and_cache(paired_root, tmp_path, monkeypatch):
     # Manifests written, nothing temporary left behind.
     manifests = sorted(cache.glob("*/manifest.json"))
     assert len(manifests) == 3 and not list(cache.rglob("*.tmp"))
-    frames = {m.parent.name.rsplit("-", 1)[0]: json.loads(m.read_text())["frames"] for m in manifests}
+    frames = {json.loads(m.read_text())["name"]: json.loads(m.read_text())["frames"] for m in manifests}
     assert [f["lr_index"] for f in frames["pan30"]] == [0, 4, 7, 11]
 
     # Second run: no video is opened at all, the items are identical.
@@ -255,8 +255,19 @@ def test_interrupted_cache_write_is_rebuilt(paired_root, tmp_path, monkeypatch):
         VideoFramePairDataset(paired_root, scale=3, every_n=3, cache_dir=cache)
     assert not list(cache.glob("*/manifest.json")) and not list(cache.rglob("*.tmp"))
     monkeypatch.setattr(np, "save", real_save)
+    assert not [p for p in cache.iterdir() if not p.name.startswith(".")]  # only hidden temporary names
+    # A folder of the first cache format (NAME-<16 hex>, written in place) is replaced too.
+    legacy = cache / "pan30-0123456789abcdef"
+    legacy.mkdir()
+    (legacy / "manifest.json").write_text(json.dumps({"version": 1, "name": "pan30"}))
     ds = VideoFramePairDataset(paired_root, scale=3, every_n=3, cache_dir=cache)
     assert not any(r.cached for r in ds.reports) and len(list(cache.glob("*/manifest.json"))) == 3
+    assert not legacy.exists()
+    # A damaged cache file is reported with the folder to delete.
+    lr_file = ds.items[0][1]
+    lr_file.write_bytes(lr_file.read_bytes()[:200])
+    with pytest.raises(ValueError, match=f"truncated; delete the cache folder {lr_file.parent}"):
+        ds[0]
 
 
 def test_patches_are_aligned_and_augmented(paired_root, tmp_path):

@@ -17,11 +17,11 @@ set up:
    frame counts or durations differ by more than ``mismatch_tolerance`` (relative), truncated files and
    dropped pairs are logged as warnings and recorded in the per-clip :class:`ClipReport`.
 4. **Apply the size policy** (:class:`FramePairPolicy`) so every pair is exactly ``scale`` apart.
-5. **Cache** the pairs as ``(3, H, W)`` uint8 ``.npy`` files, one folder per clip, each file written
-   under a temporary name and renamed, the ``manifest.json`` written last. The folder name carries a
-   hash of the source files' names, sizes and mtimes, the sampling settings and the policy, so a
-   changed source (or setting) invalidates exactly that clip, and later epochs and runs never decode
-   video.
+5. **Cache** the pairs as ``(3, H, W)`` uint8 ``.npy`` files, one folder per clip, filled under a
+   hidden temporary name with the ``manifest.json`` written last and then renamed into place
+   (:class:`srlib._cache.HashedCache`). The folder name carries a hash of the source files' names,
+   sizes and mtimes, the sampling settings and the policy, so a changed source (or setting)
+   invalidates exactly that clip, and later epochs and runs never decode video.
 
 Why ``.npy`` and not PNG: training reads random crops from these frames every step. An uncompressed
 uint8 ``.npy`` has a fixed layout, so only the rows of the crop are read (a 96-pixel crop of a 480p

@@ -1,14 +1,18 @@
-"""The frame-pair cache: one folder of ``.npy`` frames and a manifest per clip pair."""
+"""The frame-pair cache: one entry of ``(3, H, W)`` uint8 ``.npy`` frames and a manifest per clip pair.
+
+The entries are those of srlib's content-hashed cache (:class:`srlib._cache.HashedCache`): the folder
+name hashes the clip name and, as its key, the source files' names, sizes and modification times, the
+sampling settings and the size policy; the manifest is written last and the folder renamed into place,
+so an interrupted run leaves nothing that counts, and an entry made for older sources or settings is
+deleted once its replacement is written.
+"""
 
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
-import os
 import re
 import shutil
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -16,11 +20,13 @@ from typing import Any
 import numpy as np
 import torch
 
+from srlib._cache import MANIFEST, CacheEntry, HashedCache, file_stamp
 from srlib.data.video.policy import FramePairPolicy
 from srlib.data.video.sampling import ClipReport, FramePair, FrameSampling
 
-_CACHE_VERSION = 1
-_MANIFEST = "manifest.json"
+__all__ = ["CachedClip", "FrameCache"]
+
+_CACHE_VERSION = 2  # 2: entries of srlib._cache.HashedCache (1: folders NAME-KEY written in place)
 
 
 @dataclass
@@ -33,95 +39,85 @@ class CachedClip:
     report: ClipReport
 
 
-def _cache_key(name: str, lr: Path, hr: Path, sampling: FrameSampling, policy: FramePairPolicy) -> str:
-    def stat(p: Path) -> list[Any]:
-        st = p.stat()
-        return [p.name, st.st_size, st.st_mtime_ns]
+class FrameCache:
+    """The cached frame pairs of the clips under one cache folder.
 
-    payload = {
-        "version": _CACHE_VERSION,
-        "name": name,
-        "lr": stat(lr),
-        "hr": stat(hr),
-        "sampling": dataclasses.asdict(sampling),
-        "policy": policy.cache_fields(),
-    }
-    return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
+    Args:
+        root: the cache folder.
+        sampling: the sampling settings (part of every key).
+        policy: the size policy (its :meth:`~FramePairPolicy.cache_fields` are part of every key).
+    """
 
+    def __init__(self, root: str | Path, sampling: FrameSampling, policy: FramePairPolicy) -> None:
+        self.cache = HashedCache(root, version=_CACHE_VERSION)
+        self.sampling, self.policy = sampling, policy
+        self.cache.clean_interrupted()
 
-def _safe_name(name: str) -> str:
-    return re.sub(r"[^A-Za-z0-9._-]", "_", name)[:80] or "clip"
+    def entry(self, name: str, lr: Path, hr: Path) -> CacheEntry:
+        """The cache entry of clip ``name`` encoded as ``lr`` and ``hr``, as they are now."""
+        content = {
+            "lr": file_stamp(lr, name_only=True),
+            "hr": file_stamp(hr, name_only=True),
+            "sampling": dataclasses.asdict(self.sampling),
+            "policy": self.policy.cache_fields(),
+        }
+        return self.cache.entry(name, source={"clip": name}, content=content)
 
-
-def _write_atomic(path: Path, write: Any) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def _load_manifest(directory: Path, key: str) -> dict[str, Any] | None:
-    """The manifest of a complete cache folder for ``key``, or ``None``."""
-    try:
-        manifest = json.loads((directory / _MANIFEST).read_text())
-    except (OSError, ValueError):
-        return None
-    if manifest.get("version") != _CACHE_VERSION or manifest.get("key") != key:
-        return None
-    for entry in manifest.get("frames", []):
-        if not ((directory / entry["lr"]).is_file() and (directory / entry["hr"]).is_file()):
+    def load(self, name: str, entry: CacheEntry) -> CachedClip | None:
+        """The clip's cached pairs if its entry is complete, else ``None``."""
+        manifest = self.cache.load(entry)
+        if manifest is None:
             return None
-    return manifest
+        report = ClipReport.from_dict(manifest["report"])
+        report.cached = True
+        return CachedClip(name, entry.directory, manifest["frames"], report)
+
+    def write(self, name: str, entry: CacheEntry, pairs: list[FramePair], report: ClipReport) -> CachedClip:
+        """Pass the pairs through the size policy, store them and commit the clip's entry."""
+        policy = self.policy
+
+        def fill(folder: Path) -> dict[str, Any]:
+            frames = []
+            for k, pair in enumerate(pairs):
+                lr = torch.from_numpy(pair.lr).permute(2, 0, 1)
+                hr = torch.from_numpy(pair.hr).permute(2, 0, 1)
+                lr, hr = policy.apply(lr, hr, name)
+                frame = {
+                    "hr_index": pair.hr_index,
+                    "hr_time": pair.hr_time,
+                    "lr_index": pair.lr_index,
+                    "lr_time": pair.lr_time,
+                    "lr": f"lr_{k:05d}.npy",
+                    "hr": f"hr_{k:05d}.npy",
+                    "lr_size": list(lr.shape[-2:]),
+                    "hr_size": list(hr.shape[-2:]),
+                }
+                for which, t in (("lr", lr), ("hr", hr)):
+                    array = np.ascontiguousarray(t.numpy())  # (3, H, W): items need no transposition
+                    np.save(folder / frame[which], array, allow_pickle=False)
+                frames.append(frame)
+            return {
+                "name": name,
+                "policy": policy.cache_fields(),
+                "report": dataclasses.asdict(report),
+                "frames": frames,
+            }
+
+        manifest = self.cache.build(entry, fill)
+        _remove_version_1(self.cache.root, name)
+        return CachedClip(name, entry.directory, manifest["frames"], report)
 
 
-def _remove_stale(cache_dir: Path, safe: str, name: str, keep: Path) -> None:
-    """Delete this clip's cache folders made for other keys (older sources or settings)."""
-    pattern = re.compile(re.escape(safe) + r"-[0-9a-f]{16}")
-    for d in cache_dir.iterdir():
-        if d == keep or not d.is_dir() or not pattern.fullmatch(d.name):
+def _remove_version_1(root: Path, name: str) -> None:
+    """Delete the clip's folders in the first cache format (``NAME-<16 hex>``, superseded by version 2)."""
+    old_stem = re.sub(r"[^A-Za-z0-9._-]", "_", name)[:80] or "clip"
+    pattern = re.compile(re.escape(old_stem) + r"-[0-9a-f]{16}")
+    for folder in root.iterdir():
+        if not folder.is_dir() or not pattern.fullmatch(folder.name):
             continue
         try:
-            owner = json.loads((d / _MANIFEST).read_text()).get("name")
-        except (OSError, ValueError):
-            owner = name  # an unfinished folder of this clip
+            owner = json.loads((folder / MANIFEST).read_text()).get("name")
+        except (OSError, ValueError, AttributeError):
+            owner = None
         if owner == name:
-            shutil.rmtree(d, ignore_errors=True)
-
-
-def _write_clip(
-    directory: Path, key: str, name: str, pairs: list[FramePair], report: ClipReport, policy: FramePairPolicy
-) -> list[dict[str, Any]]:
-    directory.mkdir(parents=True, exist_ok=True)
-    frames = []
-    for k, pair in enumerate(pairs):
-        lr = torch.from_numpy(pair.lr).permute(2, 0, 1)
-        hr = torch.from_numpy(pair.hr).permute(2, 0, 1)
-        lr, hr = policy.apply(lr, hr, name)
-        entry = {
-            "hr_index": pair.hr_index,
-            "hr_time": pair.hr_time,
-            "lr_index": pair.lr_index,
-            "lr_time": pair.lr_time,
-            "lr": f"lr_{k:05d}.npy",
-            "hr": f"hr_{k:05d}.npy",
-            "lr_size": list(lr.shape[-2:]),
-            "hr_size": list(hr.shape[-2:]),
-        }
-        for which, t in (("lr", lr), ("hr", hr)):
-            array = np.ascontiguousarray(t.numpy())  # (3, H, W): items need no transposition
-            _write_atomic(directory / entry[which], lambda f, a=array: np.save(f, a, allow_pickle=False))
-        frames.append(entry)
-    manifest = {
-        "version": _CACHE_VERSION,
-        "key": key,
-        "name": name,
-        "policy": policy.cache_fields(),
-        "report": dataclasses.asdict(report),
-        "frames": frames,
-    }
-    _write_atomic(directory / _MANIFEST, lambda f: f.write(json.dumps(manifest, indent=1).encode()))
-    return frames
+            shutil.rmtree(folder, ignore_errors=True)

@@ -8,23 +8,16 @@ import os
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 from torch import Tensor
 from torch.utils.data import Dataset
 
+from srlib._cache import read_npy_crop
 from srlib.data.datasets import random_augment
-from srlib.data.video.cache import (
-    CachedClip,
-    _cache_key,
-    _load_manifest,
-    _remove_stale,
-    _safe_name,
-    _write_clip,
-)
+from srlib.data.video.cache import CachedClip, FrameCache
 from srlib.data.video.decode import VIDEO_EXTENSIONS, _probe
 from srlib.data.video.policy import FramePairPolicy
-from srlib.data.video.sampling import ClipReport, FrameSampling, sample_frame_pairs
+from srlib.data.video.sampling import FrameSampling, sample_frame_pairs
 
 log = logging.getLogger(__name__)
 
@@ -116,20 +109,18 @@ def cache_frame_pairs(
             f"Cannot create the frame cache folder {cache_dir} ({err}); pass cache_dir=."
         ) from err
 
+    cache = FrameCache(cache_dir, sampling, policy)
     clips: list[CachedClip] = []
-    pending: list[tuple[str, Path, Path, str, Path]] = []
+    pending = []
     for name, lr, hr in find_clip_pairs(root, lr_dir=lr_dir, hr_dir=hr_dir, strict=strict):
-        key = _cache_key(name, lr, hr, sampling, policy)
-        directory = cache_dir / f"{_safe_name(name)}-{key}"
-        manifest = _load_manifest(directory, key)
-        if manifest is None:
-            pending.append((name, lr, hr, key, directory))
+        entry = cache.entry(name, lr, hr)
+        clip = cache.load(name, entry)
+        if clip is None:
+            pending.append((name, lr, hr, entry))
             continue
-        report = ClipReport.from_dict(manifest["report"])
-        report.cached = True
-        for message in report.warnings:
+        for message in clip.report.warnings:
             log.warning("Video pair %s (cached): %s", name, message)
-        clips.append(CachedClip(name, directory, manifest["frames"], report))
+        clips.append(clip)
 
     # Header scan of everything still to decode: every problem in one report, before long decoding.
     problems: list[str] = []
@@ -149,16 +140,13 @@ def cache_frame_pairs(
     if good:
         log.info("Decoding %d video pair(s) into the frame cache %s", len(good), cache_dir)
     problems = []
-    for name, lr, hr, key, directory in good:
+    for name, lr, hr, entry in good:
         try:
             pairs, report = sample_frame_pairs(lr, hr, sampling, name=name)
             policy.check(report.lr_size, report.hr_size, name)  # decoded sizes, not only the header's
-            frames = _write_clip(directory, key, name, pairs, report, policy)
+            clips.append(cache.write(name, entry, pairs, report))
         except (ValueError, FileNotFoundError) as err:
             problems.append(f"  {err}")
-            continue
-        _remove_stale(cache_dir, _safe_name(name), name, directory)
-        clips.append(CachedClip(name, directory, frames, report))
     _raise_or_warn(problems, strict, "while decoding the videos")
 
     clips.sort(key=lambda c: c.name)
@@ -303,7 +291,6 @@ class VideoFramePairDataset(Dataset):
                     "Lower patch_size."
                 )
         self.policy = self._with_ratio(policy)
-        self._headers: dict[Path, tuple[int, tuple[int, ...]]] = {}
         self.samples_per_epoch = int(samples_per_epoch or len(self.items))
 
     def _with_ratio(self, policy: FramePairPolicy) -> FramePairPolicy:
@@ -329,40 +316,9 @@ class VideoFramePairDataset(Dataset):
         return self.samples_per_epoch
 
     def _read(self, path: Path, top: int = 0, left: int = 0, size: int | None = None) -> Tensor:
-        """``(3, size, size)`` crop at ``(top, left)`` (the whole array if ``size`` is None) of a
-        cached ``.npy``, reading only the rows it needs (np.load's header parsing and memmap set-up
-        cost more than the crop itself, so the header is parsed once per file and process)."""
-        header = self._headers.get(path)
-        if header is None:
-            with open(path, "rb") as f:
-                version = np.lib.format.read_magic(f)
-                read = (
-                    np.lib.format.read_array_header_1_0
-                    if version == (1, 0)
-                    else np.lib.format.read_array_header_2_0
-                )
-                shape, fortran, dtype = read(f)
-                if dtype != np.uint8 or fortran or len(shape) != 3:
-                    raise ValueError(
-                        f"Frame cache file {path} is not a (3, H, W) uint8 array; delete the cache."
-                    )
-                header = self._headers[path] = (f.tell(), tuple(shape))
-        offset, (c, h, w) = header
-        if size is None:
-            top, left, rows, cols = 0, 0, h, w
-        else:
-            rows = cols = size
-        out = np.empty((c, rows, w), dtype=np.uint8)
-        with open(path, "rb", buffering=0) as f:
-            for k in range(c):
-                f.seek(offset + (k * h + top) * w)
-                if f.readinto(memoryview(out[k]).cast("B")) != rows * w:
-                    raise ValueError(
-                        f"Frame cache file {path} is truncated; delete the cache folder {path.parent}."
-                    )
-        if cols != w:
-            out = np.ascontiguousarray(out[:, :, left : left + cols])
-        return torch.from_numpy(out)
+        """``(3, size, size)`` crop at ``(top, left)`` (the whole frame if ``size`` is None) of a cached
+        ``.npy`` frame, reading only the rows it needs."""
+        return torch.from_numpy(read_npy_crop(path, top, left, size, size, cache_folder=path.parent))
 
     def __getitem__(self, index: int) -> dict[str, Any]:
         name, lr_path, hr_path, (h, w) = self.items[index % len(self.items)]
