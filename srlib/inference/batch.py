@@ -19,7 +19,6 @@ import os
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
-from pathlib import Path
 from typing import Any
 
 import lightning as L
@@ -27,7 +26,7 @@ import torch
 from torch import nn
 from torch.utils.data import Dataset
 
-__all__ = ["FileRecord", "FilePairs", "UpscalePredictor", "upscale_files"]
+__all__ = ["FilePairs", "FileRecord", "UpscalePredictor", "upscale_files"]
 
 log = logging.getLogger(__name__)
 

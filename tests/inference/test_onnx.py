@@ -4,7 +4,7 @@ import torch
 import srlib
 
 pytest.importorskip("onnxruntime", reason="ONNX support is the optional extra srlib[onnx]")
-from srlib.inference.onnx import OnnxExportError, OnnxRuntimeModel, export_onnx  # noqa: E402
+from srlib.inference.onnx import OnnxExportError, OnnxRuntimeModel, export_onnx
 
 
 @pytest.fixture(scope="module")
@@ -45,7 +45,7 @@ def test_failed_export_and_a_wrong_file_are_clear_errors(tmp_path, monkeypatch) 
     with pytest.raises(OnnxExportError, match=r"did not export.*static"):
         export_onnx(net, tmp_path / "x.onnx")
     assert not (tmp_path / "x.onnx").exists()
-    with pytest.raises(FileNotFoundError, match="srlib.export"):
+    with pytest.raises(FileNotFoundError, match=r"srlib\.export"):
         OnnxRuntimeModel(tmp_path / "missing.onnx")
     (tmp_path / "junk.onnx").write_bytes(b"not a model")
     with pytest.raises(ValueError, match="not a loadable ONNX model"):
