@@ -198,7 +198,7 @@ class _CountingOpen:
 
 def test_dataset_items_and_cache(paired_root, tmp_path, monkeypatch):
     cache = tmp_path / "cache"
-    ds = VideoFramePairDataset(paired_root, scale=3, every_n=3, cache_dir=cache)
+    ds = VideoFramePairDataset(paired_root, scale=3, sampling={"every_n": 3}, cache_dir=cache)
     assert len(ds) == 4 + 4 + 3  # pan30, drift: HR 0, 3, 6, 9; short: the 0.36 s pair is dropped
     names = sorted(ds.items[i][0] for i in range(len(ds.items)))
     assert names[0].startswith("drift_f") and len(ds.reports) == 3
@@ -216,7 +216,7 @@ def test_dataset_items_and_cache(paired_root, tmp_path, monkeypatch):
     # Second run: no video is opened at all, the items are identical.
     counter = _CountingOpen(av.open)
     monkeypatch.setattr(av, "open", counter)
-    again = VideoFramePairDataset(paired_root, scale=3, every_n=3, cache_dir=cache)
+    again = VideoFramePairDataset(paired_root, scale=3, sampling={"every_n": 3}, cache_dir=cache)
     assert counter.paths == []
     assert all(r.cached for r in again.reports)
     assert torch.equal(again[0]["hr"], item["hr"]) and again[0]["name"] == item["name"]
@@ -228,12 +228,12 @@ def test_dataset_items_and_cache(paired_root, tmp_path, monkeypatch):
         src.write_bytes(src.read_bytes())  # same bytes, new mtime
         st = src.stat()
         os.utime(src, ns=(st.st_atime_ns, st.st_mtime_ns + 10_000_000_000))
-        VideoFramePairDataset(paired_root, scale=3, every_n=3, cache_dir=cache)
+        VideoFramePairDataset(paired_root, scale=3, sampling={"every_n": 3}, cache_dir=cache)
         assert sorted(set(counter.paths)) == ["short.mp4"]
         assert len(list(cache.glob("short-*"))) == 1
         # Different sampling settings are a different cache entry.
         counter.paths.clear()
-        VideoFramePairDataset(paired_root, scale=3, every_n=4, cache_dir=cache)
+        VideoFramePairDataset(paired_root, scale=3, sampling={"every_n": 4}, cache_dir=cache)
         assert len(counter.paths) == 12  # 3 clips x (2 header probes + 2 decodes)
     finally:
         shutil.copy(tmp_path / "short_backup.mp4", src)
@@ -252,7 +252,7 @@ def test_interrupted_cache_write_is_rebuilt(paired_root, tmp_path, monkeypatch):
 
     monkeypatch.setattr(np, "save", failing_save)
     with pytest.raises(KeyboardInterrupt):
-        VideoFramePairDataset(paired_root, scale=3, every_n=3, cache_dir=cache)
+        VideoFramePairDataset(paired_root, scale=3, sampling={"every_n": 3}, cache_dir=cache)
     assert not list(cache.glob("*/manifest.json")) and not list(cache.rglob("*.tmp"))
     monkeypatch.setattr(np, "save", real_save)
     assert not [p for p in cache.iterdir() if not p.name.startswith(".")]  # only hidden temporary names
@@ -260,7 +260,7 @@ def test_interrupted_cache_write_is_rebuilt(paired_root, tmp_path, monkeypatch):
     legacy = cache / "pan30-0123456789abcdef"
     legacy.mkdir()
     (legacy / "manifest.json").write_text(json.dumps({"version": 1, "name": "pan30"}))
-    ds = VideoFramePairDataset(paired_root, scale=3, every_n=3, cache_dir=cache)
+    ds = VideoFramePairDataset(paired_root, scale=3, sampling={"every_n": 3}, cache_dir=cache)
     assert not any(r.cached for r in ds.reports) and len(list(cache.glob("*/manifest.json"))) == 3
     assert not legacy.exists()
     # A damaged cache file is reported with the folder to delete.
@@ -272,7 +272,7 @@ def test_interrupted_cache_write_is_rebuilt(paired_root, tmp_path, monkeypatch):
 
 def test_patches_are_aligned_and_augmented(paired_root, tmp_path):
     ds = VideoFramePairDataset(
-        paired_root, scale=3, patch_size=24, every_n=6, cache_dir=tmp_path, samples_per_epoch=40
+        paired_root, scale=3, patch_size=24, sampling={"every_n": 6}, cache_dir=tmp_path, samples_per_epoch=40
     )
     assert len(ds) == 40
     torch.manual_seed(0)
@@ -289,9 +289,13 @@ def test_patches_are_aligned_and_augmented(paired_root, tmp_path):
         seen.add(tuple(hr[:, 0, 0].tolist()))
     assert len(seen) > 10  # random positions / orientations
     with pytest.raises(ValueError, match="multiple of scale"):
-        VideoFramePairDataset(paired_root, scale=3, patch_size=25, every_n=6, cache_dir=tmp_path)
+        VideoFramePairDataset(
+            paired_root, scale=3, patch_size=25, sampling={"every_n": 6}, cache_dir=tmp_path
+        )
     with pytest.raises(ValueError, match="smaller than the 30px LR patch"):
-        VideoFramePairDataset(paired_root, scale=3, patch_size=90, every_n=6, cache_dir=tmp_path)
+        VideoFramePairDataset(
+            paired_root, scale=3, patch_size=90, sampling={"every_n": 6}, cache_dir=tmp_path
+        )
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -310,11 +314,19 @@ def odd_root(tmp_path_factory, source) -> Path:
 
 def test_size_policies_on_video(odd_root, tmp_path):
     with pytest.raises(ValueError, match=r"odd: LR 30x20, HR 96x64 .*not exactly x3.*resize_lr"):
-        VideoFramePairDataset(odd_root, scale=3, every_n=5, cache_dir=tmp_path)
+        VideoFramePairDataset(odd_root, scale=3, sampling={"every_n": 5}, cache_dir=tmp_path)
     with pytest.raises(ValueError, match=r"odd: LR 30x20, HR 96x64 .*max_ratio_deviation"):
-        VideoFramePairDataset(odd_root, scale=2, every_n=5, cache_dir=tmp_path, size_policy="resize_lr")
+        VideoFramePairDataset(
+            odd_root,
+            scale=2,
+            sampling={"every_n": 5},
+            cache_dir=tmp_path,
+            policy={"size_policy": "resize_lr"},
+        )
 
-    ds = VideoFramePairDataset(odd_root, scale=3, every_n=5, cache_dir=tmp_path, size_policy="resize_lr")
+    ds = VideoFramePairDataset(
+        odd_root, scale=3, sampling={"every_n": 5}, cache_dir=tmp_path, policy={"size_policy": "resize_lr"}
+    )
     item = ds[0]
     assert tuple(item["lr"].shape) == (3, 21, 32) and tuple(item["hr"].shape) == (3, 63, 96)
     assert ds.policy.ratio == pytest.approx((3.2, 3.2))
@@ -328,7 +340,11 @@ def test_size_policies_on_video(odd_root, tmp_path):
     assert torch.equal(prepared, item["lr"])
 
     ds_hr = VideoFramePairDataset(
-        odd_root, scale=3, every_n=5, cache_dir=tmp_path, size_policy="resize_hr", filter="area"
+        odd_root,
+        scale=3,
+        sampling={"every_n": 5},
+        cache_dir=tmp_path,
+        policy={"size_policy": "resize_hr", "filter": "area"},
     )
     item = ds_hr[0]
     assert tuple(item["lr"].shape) == (3, 20, 30) and tuple(item["hr"].shape) == (3, 60, 90)
@@ -431,12 +447,14 @@ def test_bad_files_reported_at_once(tmp_path, source):
     write_clip(tmp_path / "lr" / "cut.mp4", source, size=(24, 32), fps=25, frames=6)
 
     with pytest.raises(ValueError, match="3 problem clip") as err:
-        VideoFramePairDataset(tmp_path, scale=3, every_n=2, cache_dir=tmp_path / "c")
+        VideoFramePairDataset(tmp_path, scale=3, sampling={"every_n": 2}, cache_dir=tmp_path / "c")
     text = str(err.value)
     assert "sound.mkv has no video stream (its streams: audio)" in text
     assert "noise.mp4" in text and "cut.mp4" in text and "truncated" in text
     assert "good" not in text
-    ds = VideoFramePairDataset(tmp_path, scale=3, every_n=2, cache_dir=tmp_path / "c", strict=False)
+    ds = VideoFramePairDataset(
+        tmp_path, scale=3, sampling={"every_n": 2}, cache_dir=tmp_path / "c", strict=False
+    )
     assert [r.name for r in ds.reports] == ["good"]
     with pytest.raises(FileNotFoundError, match=r"missing\.mp4"):
         sample_frame_pairs(tmp_path / "missing.mp4", tmp_path / "hr" / "good.mp4")
@@ -481,10 +499,10 @@ def test_datamodule_paired_batches(paired_root, odd_root, tmp_path, monkeypatch)
         batch_size=4,
         num_workers=0,
         samples_per_epoch=8,
-        every_n=3,
+        sampling=FrameSampling(every_n=3),
         val_every_n=5,
         cache_dir=tmp_path,
-        size_policy="resize_lr",
+        policy={"size_policy": "resize_lr"},
     )
     assert isinstance(dm, SRDataModule)
     dm.prepare_data()
@@ -504,4 +522,65 @@ def test_datamodule_paired_batches(paired_root, odd_root, tmp_path, monkeypatch)
     val = next(iter(dm.val_dataloader()))  # whole frames of the x3.2 clip under the same policy
     assert val["lr"].shape == (1, 3, 21, 32) and val["hr"].shape == (1, 3, 63, 96)
     with pytest.raises(ValueError, match="Unknown size_policy"):
-        VideoPairDataModule(root=paired_root, scale=3, size_policy="stretch")
+        VideoPairDataModule(root=paired_root, scale=3, policy={"size_policy": "stretch"})
+
+
+def test_datamodule_takes_sampling_and_policy_objects_or_mappings(tmp_path):
+    from omegaconf import OmegaConf
+
+    from srlib.data.video import VideoPairDataModule
+
+    dm = VideoPairDataModule(
+        root=tmp_path,
+        scale=3,
+        sampling=FrameSampling(every_n=25, offset=2),
+        policy=FramePairPolicy(scale=3, size_policy="resize_lr", filter="area"),
+    )
+    assert dm.sampling.every_n == 25 and dm.val_sampling.every_n == 25 and dm.val_sampling.offset == 2
+    assert dm.policy == FramePairPolicy(scale=3, size_policy="resize_lr", filter="area")
+    # Hydra passes the nested recipe mappings as DictConfigs; scale comes from the DataModule.
+    cfg = OmegaConf.create(
+        {"sampling": {"every_n": 10}, "policy": {"size_policy": "resize_hr", "ratio": [3.2, 3.2]}}
+    )
+    dm = VideoPairDataModule(root=tmp_path, scale=3, sampling=cfg.sampling, policy=cfg.policy, val_every_n=5)
+    assert dm.sampling == FrameSampling(every_n=10) and dm.val_sampling.every_n == 5
+    assert dm.policy.scale == 3 and dm.policy.size_policy == "resize_hr" and dm.policy.ratio == (3.2, 3.2)
+    assert VideoPairDataModule(root=tmp_path, scale=2).policy == FramePairPolicy(scale=2)
+
+    with pytest.raises(
+        ValueError, match=r"policy= has unknown field\(s\) size; FramePairPolicy takes scale, "
+    ):
+        VideoPairDataModule(root=tmp_path, scale=3, policy={"size": "resize_lr"})
+    with pytest.raises(ValueError, match="scale 4 differs from scale=3"):
+        VideoPairDataModule(root=tmp_path, scale=3, policy={"scale": 4})
+    with pytest.raises(ValueError, match="every_n must be a positive integer"):
+        VideoPairDataModule(root=tmp_path, scale=3, sampling={"every_n": 0})
+    with pytest.raises(TypeError, match="sampling= must be a FrameSampling or a mapping"):
+        VideoPairDataModule(root=tmp_path, scale=3, sampling=25)
+    # The fields once given one by one: a TypeError naming the argument that holds them now.
+    with pytest.raises(TypeError) as err:
+        VideoPairDataModule(root=tmp_path, scale=3, every_n=25, size_policy="resize_lr", batch_size=2)
+    message = str(err.value)
+    assert "no longer takes every_n, size_policy one by one" in message
+    assert (
+        "sampling=FrameSampling(every_n=25)" in message
+        and "policy=FramePairPolicy(size_policy='resize_lr')" in message
+    )
+    with pytest.raises(TypeError, match=r"pass policy=FramePairPolicy\(filter='area'\)"):
+        VideoFramePairDataset(tmp_path, scale=3, filter="area")
+    with pytest.raises(TypeError, match="unexpected keyword argument"):
+        VideoFramePairDataset(tmp_path, scale=3, colour="red")
+
+
+def test_video_pairs_recipe_builds_the_datamodule(tmp_path):
+    from hydra.utils import instantiate
+
+    from srlib.train import compose_recipe
+
+    cfg = compose_recipe(
+        ["data=video_pairs", f"data.root={tmp_path}", "scale=4", "data.policy.size_policy=resize_lr"]
+    )
+    dm = instantiate(cfg.data)
+    assert type(dm).__name__ == "VideoPairDataModule" and dm.scale == 4
+    assert dm.sampling.every_n == cfg.data.sampling.every_n and dm.policy.size_policy == "resize_lr"
+    assert dm.policy.scale == 4 and dm.policy.filter == "bicubic"

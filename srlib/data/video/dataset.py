@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import os
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -16,8 +17,8 @@ from srlib._cache import read_npy_crop
 from srlib.data.datasets import random_augment
 from srlib.data.video.cache import CachedClip, FrameCache
 from srlib.data.video.decode import VIDEO_EXTENSIONS, _probe
-from srlib.data.video.policy import FramePairPolicy
-from srlib.data.video.sampling import FrameSampling, sample_frame_pairs
+from srlib.data.video.policy import FramePairPolicy, as_policy
+from srlib.data.video.sampling import FrameSampling, as_sampling, sample_frame_pairs
 
 log = logging.getLogger(__name__)
 
@@ -172,11 +173,46 @@ def _raise_or_warn(problems: list[str], strict: bool, when: str) -> None:
 # ----------------------------------------------------------------------------------------------------
 
 
+_SAMPLING_FIELDS = tuple(f.name for f in dataclasses.fields(FrameSampling))
+_POLICY_FIELDS = ("size_policy", "filter", "max_ratio_deviation")
+
+
+def reject_flat_settings(owner: str, kwargs: Mapping[str, Any], *, only_flat: bool = False) -> None:
+    """Refuse the sampling and policy fields given one by one, as these classes once took them.
+
+    Args:
+        owner: the class named in the message.
+        kwargs: the keyword arguments left over.
+        only_flat: check only those fields (the other arguments go on to a base class).
+
+    Raises:
+        TypeError: naming the ``sampling=`` / ``policy=`` argument that now holds those fields (or the
+            unexpected arguments).
+    """
+    groups = {
+        "sampling=FrameSampling": [k for k in kwargs if k in _SAMPLING_FIELDS],
+        "policy=FramePairPolicy": [k for k in kwargs if k in _POLICY_FIELDS],
+    }
+    flat = [k for names in groups.values() for k in names]
+    if flat:
+        hints = [
+            f"{call}({', '.join(f'{k}={kwargs[k]!r}' for k in names)})"
+            for call, names in groups.items()
+            if names
+        ]
+        raise TypeError(
+            f"{owner}() no longer takes {', '.join(flat)} one by one: pass {' and '.join(hints)} "
+            "(in a recipe: nested sampling: / policy: mappings of those fields)."
+        )
+    if kwargs and not only_flat:
+        raise TypeError(f"{owner}() got unexpected keyword argument(s) {', '.join(kwargs)}.")
+
+
 class VideoFramePairDataset(Dataset):
     """LR/HR frame pairs sampled from paired video encodes, served from a disk cache.
 
     Set-up decodes each clip pair once (see the module docstring: timestamp matching, reports, size
-    policy, atomic cache); items are then read from the memory-mapped cache. With ``patch_size`` an
+    policy, atomic cache); items are then read in place from the cache. With ``patch_size`` an
     item is a random scale-aligned crop (``patch_size`` HR pixels, ``patch_size // scale`` LR pixels)
     with the same random flips/rot90 on both; without it, whole frames (clips of different sizes
     need ``batch_size=1``). Randomness comes from torch's RNG (seeded per worker by the DataLoader).
@@ -185,13 +221,11 @@ class VideoFramePairDataset(Dataset):
         root: folder with ``lr/`` and ``hr/`` sub-folders of same-named clips.
         scale: integer SR scale.
         patch_size: HR patch side (a multiple of ``scale``) or ``None`` for whole frames.
-        every_n: sample every N-th HR frame.
+        sampling: which frames are taken: a :class:`FrameSampling` or a mapping of its fields
+            (default ``FrameSampling()``: every 250th HR frame).
+        policy: how pairs not exactly ``scale`` apart are reconciled: a :class:`FramePairPolicy` or a
+            mapping of its fields (``scale`` may be left out; default ``size_policy="none"``).
         cache_dir: frame cache folder (default ``root/.srlib_frame_cache``).
-        size_policy: ``"none"``, ``"resize_lr"``, ``"resize_hr"`` or a ready :class:`FramePairPolicy`.
-        filter: resize filter for the policy (``"bicubic"``, ``"bilinear"``, ``"area"``).
-        max_ratio_deviation: see :class:`FramePairPolicy`.
-        offset, max_frames_per_clip, max_time_offset, mismatch_tolerance, align_start: see
-            :class:`FrameSampling`.
         strict: raise on unmatched names and bad files (``False``: warn and skip).
         augment: random flips/rot90 on patches.
         samples_per_epoch: epoch length (default: one item per cached pair).
@@ -207,7 +241,7 @@ class VideoFramePairDataset(Dataset):
 
     Example:
         >>> ds = VideoFramePairDataset("data/rutube", scale=4, patch_size=128,  # doctest: +SKIP
-        ...                            size_policy="resize_lr", filter="bicubic")
+        ...                            sampling={"every_n": 25}, policy={"size_policy": "resize_lr"})
         >>> ds[0]["lr"].shape  # doctest: +SKIP
         torch.Size([3, 32, 32])
     """
@@ -217,46 +251,25 @@ class VideoFramePairDataset(Dataset):
         root: str | os.PathLike,
         scale: int,
         patch_size: int | None = None,
-        every_n: int = 250,
-        cache_dir: str | os.PathLike | None = None,
         *,
-        size_policy: str | FramePairPolicy = "none",
-        filter: str = "bicubic",
-        max_ratio_deviation: float = 0.25,
-        offset: int = 0,
-        max_frames_per_clip: int | None = None,
-        max_time_offset: float = 0.5,
-        mismatch_tolerance: float = 0.02,
-        align_start: bool = True,
+        sampling: FrameSampling | Mapping[str, Any] | None = None,
+        policy: FramePairPolicy | Mapping[str, Any] | None = None,
+        cache_dir: str | os.PathLike | None = None,
         strict: bool = True,
         augment: bool = True,
         samples_per_epoch: int | None = None,
         lr_dir: str = "lr",
         hr_dir: str = "hr",
+        **removed: Any,
     ) -> None:
-        if isinstance(size_policy, FramePairPolicy):
-            if size_policy.scale != scale:
-                raise ValueError(
-                    f"The FramePairPolicy's scale {size_policy.scale} differs from scale={scale}."
-                )
-            policy = size_policy
-        else:
-            policy = FramePairPolicy(
-                scale=scale, size_policy=size_policy, filter=filter, max_ratio_deviation=max_ratio_deviation
-            )
+        reject_flat_settings("VideoFramePairDataset", removed)
+        policy = as_policy(policy, scale=scale)
         if patch_size is not None and (patch_size < scale or patch_size % scale):
             raise ValueError(
                 f"patch_size {patch_size} must be a positive multiple of scale {scale} "
                 f"(e.g. {max(1, patch_size // scale) * scale})."
             )
-        self.sampling = FrameSampling(
-            every_n=every_n,
-            offset=offset,
-            max_frames_per_clip=max_frames_per_clip,
-            max_time_offset=max_time_offset,
-            mismatch_tolerance=mismatch_tolerance,
-            align_start=align_start,
-        )
+        self.sampling = as_sampling(sampling)
         self.root, self.scale, self.patch_size, self.augment = Path(root), policy.scale, patch_size, augment
         clips = cache_frame_pairs(
             root,

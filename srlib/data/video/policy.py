@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import torch
 from torch import Tensor
 
+from srlib.data.video._fields import settings_from
 from srlib.ops import imresize
 
 SIZE_POLICIES = ("none", "resize_lr", "resize_hr")
@@ -296,3 +297,21 @@ class FramePairPolicy:
         rh, rw = self._need_ratio("finish_output")
         h, w = (int(v) for v in lr_size)
         return _resize_to(sr, (max(1, round(h * rh)), max(1, round(w * rw))), self.filter)
+
+
+def as_policy(value: FramePairPolicy | Mapping[str, Any] | None, *, scale: int) -> FramePairPolicy:
+    """A :class:`FramePairPolicy` for ``scale`` from itself, a mapping of its fields (``scale`` may be left
+    out) or ``None`` (``size_policy="none"``).
+
+    Raises:
+        ValueError: the policy's scale differs from ``scale``, or an unknown field.
+
+    Example:
+        >>> policy = as_policy({"size_policy": "resize_lr"}, scale=3)
+        >>> policy.scale, policy.size_policy, policy.filter
+        (3, 'resize_lr', 'bicubic')
+    """
+    policy = settings_from(FramePairPolicy, value, "policy", scale=scale)
+    if policy.scale != int(scale):
+        raise ValueError(f"The FramePairPolicy's scale {policy.scale} differs from scale={scale}.")
+    return policy

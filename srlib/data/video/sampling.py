@@ -5,13 +5,14 @@ from __future__ import annotations
 import dataclasses
 import logging
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from srlib.data.video._fields import settings_from
 from srlib.data.video.decode import _Decoded, _header_fps, _iter_frames, _open_video, _truncation_check
 
 log = logging.getLogger(__name__)
@@ -55,6 +56,16 @@ class FrameSampling:
             )
         if not self.mismatch_tolerance >= 0:
             raise ValueError(f"mismatch_tolerance must be >= 0, got {self.mismatch_tolerance!r}.")
+
+
+def as_sampling(value: FrameSampling | Mapping[str, Any] | None) -> FrameSampling:
+    """A :class:`FrameSampling` from itself, a mapping of its fields (as Hydra passes) or ``None`` (defaults).
+
+    Example:
+        >>> as_sampling({"every_n": 25}).every_n
+        25
+    """
+    return settings_from(FrameSampling, value, "sampling")
 
 
 @dataclass(frozen=True)
