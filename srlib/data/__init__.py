@@ -19,8 +19,22 @@ from srlib.data.datasets import (
     match_pairs,
     random_augment,
 )
-from srlib.data.download import default_data_dir, prepare_dataset, resolve_dataset_dir, resolve_dataset_dirs
-from srlib.data.image_io import list_images, read_image, scan_images, write_image
+from srlib.data.download import (
+    default_data_dir,
+    prepare_dataset,
+    resolve_dataset_dir,
+    resolve_dataset_dirs,
+    resolve_image_dir,
+    resolve_image_dirs,
+)
+from srlib.data.image_io import (
+    ImageTooLargeError,
+    list_images,
+    max_image_pixels,
+    read_image,
+    scan_images,
+    write_image,
+)
 from srlib.data.subimages import SubimageStore, extract_subimages
 from srlib.data.video import FramePairPolicy, FrameSampling, VideoFramePairDataset, VideoPairDataModule
 
@@ -36,6 +50,7 @@ __all__ = [
     "HRPatchDataset",
     "ImageFolderDataModule",
     "ImageFolderHRDataModule",
+    "ImageTooLargeError",
     "PairedImageDataset",
     "PairedPatchDataset",
     "SRDataModule",
@@ -49,11 +64,14 @@ __all__ = [
     "list_datasets",
     "list_images",
     "match_pairs",
+    "max_image_pixels",
     "prepare_dataset",
     "random_augment",
     "read_image",
     "resolve_dataset_dir",
     "resolve_dataset_dirs",
+    "resolve_image_dir",
+    "resolve_image_dirs",
     "scan_images",
     "write_image",
 ]

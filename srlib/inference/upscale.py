@@ -11,7 +11,7 @@ import torch
 from PIL import Image
 from torch import Tensor, nn
 
-from srlib.data.image_io import read_image
+from srlib.data.image_io import check_image_size, read_image
 from srlib.precision import resolve_dtype
 
 __all__ = ["upscale"]
@@ -36,6 +36,7 @@ def upscale(
     model: nn.Module,
     *,
     dtype: str | torch.dtype | None = "auto",
+    max_pixels: int | None = None,
 ) -> Tensor | Image.Image:
     """Super-resolve one image (or a batch of tensors) with ``model`` in eval mode.
 
@@ -46,9 +47,14 @@ def upscale(
         dtype: ``"auto"`` (default: bf16/fp16 autocast only where the model's device computes it
             natively, see :mod:`srlib.precision`), ``"bf16"``, ``"fp16"``, ``"fp32"``, a
             ``torch.dtype``, or ``None`` (float32).
+        max_pixels: pixel limit for a file or PIL image input, checked before decoding (default:
+            ``$SRLIB_MAX_IMAGE_PIXELS``, else 100 megapixels); see :func:`srlib.data.read_image`.
 
     Returns:
         A tensor of the input's dtype and rank for tensor input, else a PIL image.
+
+    Raises:
+        ImageTooLargeError: a file or PIL image over the pixel limit (a ``ValueError``).
 
     Shape:
         - image: ``(C, H, W)`` or ``(B, C, H, W)``; output ``(C, H*s, W*s)`` or ``(B, 3, H*s, W*s)``.
@@ -60,8 +66,9 @@ def upscale(
     """
     model.eval()
     if isinstance(image, (str, os.PathLike)):
-        image = read_image(Path(image))
+        image = read_image(Path(image), max_pixels=max_pixels)
     if isinstance(image, Image.Image):
+        check_image_size(getattr(image, "filename", "") or "<PIL image>", *image.size, max_pixels)
         array = np.asarray(image.convert("RGB"), dtype=np.uint8).copy()
         sr = upscale(torch.from_numpy(array).permute(2, 0, 1), model, dtype=dtype)
         return Image.fromarray(sr.permute(1, 2, 0).numpy())
