@@ -6,15 +6,19 @@
 Per image: modcrop the 8-bit ground truth, make the LR input with MATLAB-compatible bicubic
 (``uint8``), run the model, quantise its output to 8 bit and compute PSNR/SSIM on BT.601 Y (gray
 images on their gray values) with ``scale`` border pixels ignored.
+
+Images are checked from their headers before any is decoded; one over the pixel limit
+(``--max-pixels``, default ``$SRLIB_MAX_IMAGE_PIXELS`` or 100 megapixels) is refused, naming the file.
+Failures print one ``error:`` line and exit with code 2 (``SRLIB_DEBUG=1`` adds the traceback).
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import logging
 import os
 import sys
+from argparse import Namespace
 from collections.abc import Sequence
 from contextlib import nullcontext
 from dataclasses import asdict, dataclass, field
@@ -23,9 +27,10 @@ from pathlib import Path
 import torch
 from torch import Tensor, nn
 
+from srlib._cli import ArgumentParser, check_writable, run_cli
 from srlib._fs import atomic_write
 from srlib._logging import setup_cli_logging
-from srlib.data.image_io import list_images, read_image
+from srlib.data.image_io import list_images, read_image, scan_images
 from srlib.metrics import make_lr, modcrop, prepare_for_protocol
 from srlib.metrics.functional import psnr_prepared, ssim_prepared
 from srlib.models import resolve_model
@@ -91,6 +96,7 @@ def evaluate_folder(
     dtype: str | torch.dtype | None = "fp32",
     crop_border: int | None = None,
     name: str | None = None,
+    max_pixels: int | None = None,
 ) -> EvaluationResult:
     """Score ``model`` on every image of ``folder`` with the standard SR protocol.
 
@@ -103,11 +109,18 @@ def evaluate_folder(
             computes it natively; scores may move by ~0.01 dB), ``"bf16"`` or ``"fp16"``.
         crop_border: border ignored by the metrics (default: ``scale``).
         name: label for the report (default: the model class name).
+        max_pixels: pixel limit per image, checked from the headers before decoding (default:
+            ``$SRLIB_MAX_IMAGE_PIXELS``, else 100 megapixels).
 
     Returns:
         :class:`EvaluationResult` with mean and per-image PSNR/SSIM.
+
+    Raises:
+        ValueError: unreadable, truncated or too large images (all listed, before any is decoded).
     """
-    images = [(p.stem, read_image(p, channels="keep")) for p in list_images(folder)]
+    paths = list_images(folder)
+    scan_images(paths, max_pixels=max_pixels)
+    images = [(p.stem, read_image(p, channels="keep", max_pixels=max_pixels)) for p in paths]
     result = evaluate_images(
         model, images, scale, device=device, dtype=dtype, crop_border=crop_border, name=name
     )
@@ -195,7 +208,7 @@ def write_json(path: str | os.PathLike, payload: dict) -> Path:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """CLI entry point (``python -m srlib.evaluate``)."""
-    parser = argparse.ArgumentParser(prog="python -m srlib.evaluate", description=__doc__.split("\n")[0])
+    parser = ArgumentParser(prog="python -m srlib.evaluate", description=__doc__.split("\n")[0])
     parser.add_argument("--model", required=True, help="registered name or weight file")
     parser.add_argument("--weights", help="weight file to load into a registered model")
     parser.add_argument("--data", required=True, help="folder of HR images or a benchmark name (Set5, ...)")
@@ -208,17 +221,31 @@ def main(argv: Sequence[str] | None = None) -> int:
         choices=["auto", "bf16", "fp16", "fp32"],
         help="fp32 (default: the protocol's numbers); auto = bf16/fp16 where the device has it natively",
     )
+    parser.add_argument(
+        "--max-pixels",
+        type=int,
+        default=None,
+        help="refuse larger images (pixels; default $SRLIB_MAX_IMAGE_PIXELS or 100000000)",
+    )
     args = parser.parse_args(argv)
     setup_cli_logging(logging.INFO)
-    try:
-        net = resolve_model(args.model, scale=args.scale, weights=args.weights)
-        folder = resolve_data(args.data)
-        result = evaluate_folder(
-            net, folder, args.scale, device=args.device, dtype=args.dtype, name=args.model
-        )
-    except (ValueError, FileNotFoundError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+    return run_cli(lambda: _run(args), outputs=[args.json])
+
+
+def _run(args: Namespace) -> int:
+    if args.json:
+        check_writable(args.json)
+    net = resolve_model(args.model, scale=args.scale, weights=args.weights)
+    folder = resolve_data(args.data)
+    result = evaluate_folder(
+        net,
+        folder,
+        args.scale,
+        device=args.device,
+        dtype=args.dtype,
+        name=args.model,
+        max_pixels=args.max_pixels,
+    )
     print(format_table(result))
     if args.json:
         print(f"scores written to {write_json(args.json, result.to_dict())}")

@@ -12,6 +12,10 @@ interrupted run from ``DIR/checkpoints/last.ckpt``.
 
 With no arguments it runs the quickstart: a small VDSR trained on photos bundled with
 scikit-image, then evaluated against bicubic on held-out photos.
+
+A failure you can fix (unknown or missing key, a value of the wrong type, an output folder that cannot
+be written, bad data) prints one ``error:`` line naming the key or path and exits with code 2, before
+training starts where it can be known then; ``SRLIB_DEBUG=1`` adds the traceback.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ import itertools
 import logging
 import sys
 import tempfile
+import types
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from importlib import resources
@@ -28,6 +33,7 @@ from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
 
+from srlib._cli import check_writable, run_cli
 from srlib._logging import setup_cli_logging
 from srlib.lit.run import RecipeError, final_evaluation, train
 
@@ -143,10 +149,16 @@ def compose_recipe(overrides: Sequence[str] = ()) -> DictConfig:
         head = [f"hydra.searchpath=[{','.join(entries)}]"] if entries else []
         with initialize_config_dir(config_dir=str(recipes_root()), version_base="1.3"):
             try:
-                return compose(config_name="train", overrides=[*head, f"recipe={name}", *rest])
+                cfg = compose(config_name="train", overrides=[*head, f"recipe={name}", *rest])
             except (ConfigCompositionException, HydraException, MissingConfigException) as err:
                 base = compose(config_name="train", overrides=[*head, f"recipe={name}"])
                 raise RecipeError(_explain_override_error(err, rest, base)) from err
+            texts = _text_overrides(cfg, rest)
+            if texts:
+                _check_override_types(
+                    cfg, compose(config_name="train", overrides=[*head, f"recipe={name}"]), texts
+                )
+            return cfg
 
 
 def _explain_override_error(err: Exception, overrides: Sequence[str], base: DictConfig) -> str:
@@ -174,6 +186,74 @@ def _explain_override_error(err: Exception, overrides: Sequence[str], base: Dict
         "Print the composed recipe with `python -m srlib.train --show`."
     )
     return f"Could not apply overrides {list(overrides)}: {message}{hint}"
+
+
+def _text_overrides(cfg: DictConfig, overrides: Sequence[str]) -> dict[str, str]:
+    """``key -> value`` of the ``key=value`` overrides whose composed value is text."""
+    found = {}
+    for item in overrides:
+        key, sep, _ = item.partition("=")
+        if not sep or key.startswith(("+", "~")) or "@" in key:
+            continue
+        value = OmegaConf.select(cfg, key, default=None, throw_on_missing=False)
+        if isinstance(value, str) and value != "???":
+            found[key] = value
+    return found
+
+
+_NUMERIC = (int, float, bool, type(None))
+
+
+def _numbers_only(owner: str | None, param: str) -> bool | None:
+    """Whether ``owner``'s signature types ``param`` as numbers/booleans only (``None``: it does not say)."""
+    if owner is None:
+        return None
+    import inspect
+    import typing
+
+    from hydra.utils import get_object
+
+    try:
+        target = get_object(owner)
+        init = target.__init__ if inspect.isclass(target) else target
+        if param not in inspect.signature(target).parameters:
+            return None
+        hint = typing.get_type_hints(init).get(param)
+    except Exception:  # unresolvable: leave the judgement to the target itself
+        return False
+    if hint is None:
+        return None
+    members = typing.get_args(hint) if typing.get_origin(hint) in (typing.Union, types.UnionType) else (hint,)
+    return all(m in _NUMERIC or getattr(m, "__name__", "") == "Tensor" for m in members)
+
+
+def _check_override_types(cfg: DictConfig, base: DictConfig, texts: dict[str, str]) -> None:
+    """Refuse text given for a number or a boolean, naming the key, before anything is built.
+
+    A setting counts as numeric when its target's signature says so (``trainer.*``: ``lightning.Trainer``;
+    a node with ``_target_``: that class), else when the recipe's own value is a number or a boolean.
+    """
+    for key, value in texts.items():
+        parent_path, _, leaf = key.rpartition(".")
+        parent = OmegaConf.select(cfg, parent_path) if parent_path else cfg
+        owner = "lightning.Trainer" if parent_path == "trainer" else None
+        if isinstance(parent, DictConfig) and "_target_" in parent:
+            owner = str(parent["_target_"])
+        numeric = _numbers_only(owner, leaf)
+        try:
+            default = OmegaConf.select(base, key, default=None, throw_on_missing=False)
+        except Exception:  # an interpolation the base cannot resolve: no example value
+            default = None
+        if numeric is None:
+            numeric = isinstance(default, (int, float))
+        if not numeric:
+            continue
+        if isinstance(default, bool):
+            kind, example = "true or false", str(default).lower()
+        else:
+            kind, example = ("an integer" if isinstance(default, int) else "a number"), default
+        fix = f"give one like {key}={example}" if default is not None else f"give {kind} after {key}="
+        raise RecipeError(f"{key} must be {kind}, got {value!r}; {fix}.")
 
 
 def expand_sweep(overrides: Sequence[str], recipe_sweep: dict | None = None) -> list[list[str]]:
@@ -214,25 +294,28 @@ def main(argv: Sequence[str] | None = None) -> int:
     show = "--show" in args
     multirun = any(a in ("-m", "--multirun") for a in args)
     args = [a for a in args if a not in ("--show", "-m", "--multirun")]
-    try:
-        if multirun:
-            from srlib.lit.sweep import run_sweep
+    output_dirs = [a.partition("=")[2] for a in args if a.partition("=")[0].lstrip("+") == "output_dir"]
+    return run_cli(lambda: _run(args, show=show, multirun=multirun), outputs=output_dirs)
 
-            return run_sweep(args, compose=compose_recipe, expand=expand_sweep, show=show)
-        cfg = compose_recipe(args)
-        if show:
-            print(OmegaConf.to_yaml(cfg))
-            return 0
-        if cfg.get("sweep"):
-            log.warning(
-                "Recipe %s is a sweep over %s: add -m to run every combination; running one run now.",
-                cfg.name,
-                ", ".join(str(k) for k in cfg.sweep),
-            )
-        result = train(cfg)
-    except RecipeError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+
+def _run(args: list[str], *, show: bool, multirun: bool) -> int:
+    if multirun:
+        from srlib.lit.sweep import run_sweep
+
+        return run_sweep(args, compose=compose_recipe, expand=expand_sweep, show=show)
+    cfg = compose_recipe(args)
+    if show:
+        print(OmegaConf.to_yaml(cfg))
+        return 0
+    if cfg.get("sweep"):
+        log.warning(
+            "Recipe %s is a sweep over %s: add -m to run every combination; running one run now.",
+            cfg.name,
+            ", ".join(str(k) for k in cfg.sweep),
+        )
+    if cfg.get("output_dir") and not cfg.get("resume"):
+        check_writable(Path(str(cfg.output_dir)), folder=True)  # before the data is read
+    result = train(cfg)
     print(format_result(cfg.name, result))
     return 1 if result.get("stopped") == "non-finite loss" else 0
 
