@@ -11,9 +11,13 @@ from __future__ import annotations
 import dataclasses
 import math
 import typing
+import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
+
+from srlib.degrade.functional import RESIZE_FILTERS
+from srlib.ops.resize import resolve_filter
 
 __all__ = [
     "BlurConfig",
@@ -25,7 +29,10 @@ __all__ = [
 ]
 
 _KERNEL_NAMES = ("iso", "aniso", "generalized_iso", "generalized_aniso", "plateau_iso", "plateau_aniso")
-_MODE_NAMES = ("area", "bilinear", "bicubic")
+#: What the Real-ESRGAN resize settings (``ResizeConfig.modes``, ``RealESRGANConfig.final_modes``) called
+#: F.interpolate's modes before srlib had one resampling vocabulary. Still accepted there (only the
+#: ``torch_*`` filters are available there, so they are unambiguous), with a FutureWarning.
+_OLD_INTERPOLATE_NAMES = {"area": "torch_area", "bilinear": "torch_bilinear", "bicubic": "torch_bicubic"}
 
 C = TypeVar("C")
 
@@ -53,6 +60,34 @@ def _check_modes(owner: str, name: str, modes: Sequence[str], valid: Sequence[st
     bad = [m for m in modes if m not in valid]
     if not modes or bad:
         raise ValueError(f"{owner}.{name} must be a non-empty subset of {list(valid)}, got {list(modes)}.")
+
+
+def _resize_filters(
+    owner: str, name: str, modes: Sequence[str], allowed: Sequence[str], old: Mapping[str, str] | None = None
+) -> tuple[str, ...]:
+    """``modes`` as canonical filter names (:func:`srlib.ops.resolve_filter`), checked against ``allowed``.
+
+    ``old`` maps the spellings this setting used before srlib's one vocabulary (warned about).
+    """
+    if isinstance(modes, str) or not modes:
+        raise ValueError(
+            f"{owner}.{name} must be a non-empty list of filters out of {list(allowed)}, got {modes!r}."
+        )
+    renamed = {m: old[m] for m in modes if old and m in old}
+    if renamed:
+        warnings.warn(
+            f"{owner}.{name}: {', '.join(f'{k!r}' for k in renamed)} here meant F.interpolate's modes; write "
+            f"{', '.join(repr(v) for v in renamed.values())} (the same filters). The bare names are srlib's "
+            "antialiased filters elsewhere and will be refused here in a future release.",
+            FutureWarning,
+            stacklevel=5,
+        )
+    return tuple(resolve_filter(renamed.get(m, m), allowed=allowed, where=f"{owner}.{name}") for m in modes)
+
+
+def interpolate_filters(owner: str, name: str, modes: Sequence[str]) -> tuple[str, ...]:
+    """The filters of a Real-ESRGAN resize setting (``torch_*`` only; old bare names mapped, warned)."""
+    return _resize_filters(owner, name, modes, RESIZE_FILTERS, _OLD_INTERPOLATE_NAMES)
 
 
 @dataclass(frozen=True)
@@ -110,13 +145,15 @@ class ResizeConfig:
     Attributes:
         probs: probabilities of scaling up, down and keeping the size.
         scale_range: ``(low, high)``; up draws in ``[1, high]``, down in ``[low, 1]``.
-        modes: interpolation modes drawn uniformly per sample (``torch.nn.functional.interpolate`` modes,
-            without antialiasing).
+        modes: filters drawn uniformly per sample: ``"torch_area"``, ``"torch_bilinear"``,
+            ``"torch_bicubic"`` (``torch.nn.functional.interpolate``'s modes, without antialiasing, as
+            Real-ESRGAN resizes; see :data:`srlib.ops.FILTERS`). The bare ``"area"``, ``"bilinear"``,
+            ``"bicubic"`` are still read as these, with a FutureWarning.
     """
 
     probs: tuple[float, float, float] = (0.2, 0.7, 0.1)
     scale_range: tuple[float, float] = (0.15, 1.5)
-    modes: tuple[str, ...] = _MODE_NAMES
+    modes: tuple[str, ...] = RESIZE_FILTERS
 
     def __post_init__(self) -> None:
         _check_distribution("ResizeConfig", "probs", self.probs, 3)
@@ -127,7 +164,7 @@ class ResizeConfig:
             raise ValueError(
                 f"ResizeConfig.scale_range must satisfy 0 < low <= 1 <= high, got {self.scale_range}."
             )
-        _check_modes("ResizeConfig", "modes", self.modes, _MODE_NAMES)
+        object.__setattr__(self, "modes", interpolate_filters("ResizeConfig", "modes", self.modes))
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,9 @@ The formulas follow Real-ESRGAN's degradations (BasicSR ``basicsr/data/degradati
   remaining rows/columns hold the mirror continuation of the sample, so that a later blur of the canvas
   gives, inside each sample, exactly what blurring that sample alone with reflect padding would give.
   The matrices reproduce ``torch.nn.functional.interpolate`` (``area``, ``bilinear``, ``bicubic``;
-  ``align_corners=False``, no antialiasing, as Real-ESRGAN uses it) given the output size.
+  ``align_corners=False``, no antialiasing, as Real-ESRGAN uses it) given the output size: the filters
+  ``"torch_area"``, ``"torch_bilinear"``, ``"torch_bicubic"`` of srlib's resampling vocabulary, whose
+  matrices :func:`srlib.ops.resize.interpolate_matrix` builds.
 """
 
 from __future__ import annotations
@@ -24,8 +26,10 @@ from torch import Tensor
 
 from srlib.degrade.jpeg import jpeg_codec
 from srlib.degrade.kernels import gaussian_kernel1d
+from srlib.ops.resize import interpolate_matrix
 
 __all__ = [
+    "RESIZE_FILTERS",
     "RESIZE_MODES",
     "add_gaussian_noise",
     "add_poisson_noise",
@@ -40,9 +44,11 @@ __all__ = [
     "usm_sharpen",
 ]
 
-#: Interpolation modes by id, as stored in :class:`~srlib.degrade.params.ResizeParams`.
+#: The filters of :func:`resize` by id, as stored in :class:`~srlib.degrade.params.ResizeParams` (names of
+#: srlib's resampling vocabulary, :data:`srlib.ops.FILTERS`).
+RESIZE_FILTERS: tuple[str, ...] = ("torch_area", "torch_bilinear", "torch_bicubic")
+#: The same ids as ``torch.nn.functional.interpolate`` modes (``F.interpolate(x, mode=RESIZE_MODES[id])``).
 RESIZE_MODES: tuple[str, ...] = ("area", "bilinear", "bicubic")
-_CUBIC_A = -0.75  # PyTorch's bicubic (upsample_bicubic2d) uses Keys' kernel with a = -0.75.
 
 
 def mirror_index(pos: Tensor, length: Tensor | int) -> Tensor:
@@ -185,54 +191,6 @@ def usm_sharpen(x: Tensor, weight: float = 0.5, radius: int = 50, threshold: flo
     return torch.lerp(x, sharp, soft)  # soft · sharp + (1 - soft) · x
 
 
-def _area_matrix(in_len: Tensor, dst: Tensor, out_len: Tensor, in_canvas: int) -> Tensor:
-    # adaptive_avg_pool: output i averages input [floor(i*in/out), ceil((i+1)*in/out)).
-    start = torch.div(dst * in_len, out_len, rounding_mode="floor")
-    end = torch.div((dst + 1) * in_len + out_len - 1, out_len, rounding_mode="floor")
-    j = torch.arange(in_canvas, device=dst.device)
-    inside = (j >= start[..., None]) & (j < end[..., None])
-    return inside.float() / (end - start)[..., None].float()
-
-
-def _tap_matrix(idx: Tensor, weights: Tensor, in_canvas: int) -> Tensor:
-    out = torch.zeros(*idx.shape[:-1], in_canvas, device=idx.device, dtype=weights.dtype)
-    return out.scatter_add_(-1, idx, weights)
-
-
-def _bilinear_matrix(in_len: Tensor, dst: Tensor, out_len: Tensor, in_canvas: int) -> Tensor:
-    ratio = in_len.float() / out_len.float()
-    src = ((dst.float() + 0.5) * ratio - 0.5).clamp(min=0.0)
-    i0 = src.floor().long()
-    frac = src - i0.float()
-    i1 = torch.minimum(i0 + 1, in_len - 1)
-    i0 = torch.minimum(i0, in_len - 1)
-    idx = torch.stack((i0, i1), dim=-1)
-    return _tap_matrix(idx, torch.stack((1.0 - frac, frac), dim=-1), in_canvas)
-
-
-def _cubic_weights(t: Tensor) -> Tensor:
-    a = _CUBIC_A
-
-    def near(s: Tensor) -> Tensor:  # |s| <= 1
-        return ((a + 2.0) * s - (a + 3.0)) * s * s + 1.0
-
-    def far(s: Tensor) -> Tensor:  # 1 < |s| < 2
-        return ((a * s - 5.0 * a) * s + 8.0 * a) * s - 4.0 * a
-
-    return torch.stack((far(t + 1.0), near(t), near(1.0 - t), far(2.0 - t)), dim=-1)
-
-
-def _bicubic_matrix(in_len: Tensor, dst: Tensor, out_len: Tensor, in_canvas: int) -> Tensor:
-    ratio = in_len.float() / out_len.float()
-    src = (dst.float() + 0.5) * ratio - 0.5  # bicubic does not clamp the source position
-    i0 = src.floor()
-    t = src - i0
-    offsets = torch.arange(-1, 3, device=dst.device)
-    idx = (i0.long()[..., None] + offsets).clamp(min=0)
-    idx = torch.minimum(idx, (in_len - 1)[..., None])
-    return _tap_matrix(idx, _cubic_weights(t), in_canvas)
-
-
 def resize_matrices(
     in_len: Tensor, out_len: Tensor, mode: Tensor, in_canvas: int, out_canvas: int, *, device=None
 ) -> Tensor:
@@ -244,7 +202,7 @@ def resize_matrices(
     Args:
         in_len: valid input length per sample (``<= in_canvas``).
         out_len: output length per sample (``<= out_canvas``).
-        mode: id into :data:`RESIZE_MODES` per sample.
+        mode: id into :data:`RESIZE_FILTERS` per sample.
         in_canvas: number of columns (input canvas length).
         out_canvas: number of rows (output canvas length).
         device: where to build them (default: ``in_len``'s).
@@ -257,9 +215,7 @@ def resize_matrices(
     out_len = out_len.to(device=device, dtype=torch.long)[:, None]
     mode = mode.to(device=device)[:, None, None]
     dst = mirror_index(torch.arange(out_canvas, device=device)[None], out_len)
-    area = _area_matrix(in_len, dst, out_len, in_canvas)
-    bilinear = _bilinear_matrix(in_len, dst, out_len, in_canvas)
-    bicubic = _bicubic_matrix(in_len, dst, out_len, in_canvas)
+    area, bilinear, bicubic = (interpolate_matrix(f, in_len, dst, out_len, in_canvas) for f in RESIZE_FILTERS)
     return torch.where(mode == 0, area, torch.where(mode == 1, bilinear, bicubic))
 
 
@@ -276,7 +232,7 @@ def resize(
     Args:
         x: images (or canvases whose top-left ``in_size`` area holds each sample).
         out_size: ``(height, width)`` per sample.
-        mode: id into :data:`RESIZE_MODES` per sample.
+        mode: id into :data:`RESIZE_FILTERS` per sample.
         in_size: valid ``(height, width)`` per sample inside ``x``; default the full ``x``.
         canvas: output ``(height, width)``; default the largest ``out_size``. Beyond each sample's own size
             the canvas holds its mirror continuation.

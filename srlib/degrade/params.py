@@ -22,7 +22,7 @@ import torch
 from torch import Tensor
 
 from srlib.degrade.config import BlurConfig, JPEGConfig, NoiseConfig, ResizeConfig
-from srlib.degrade.functional import RESIZE_MODES
+from srlib.degrade.functional import RESIZE_FILTERS
 from srlib.degrade.kernels import KERNEL_TYPES, SINC, mixed_kernels
 
 __all__ = [
@@ -122,7 +122,7 @@ class KernelParams:
 
 @dataclass
 class ResizeParams:
-    """Rescaling of each sample: ``scale`` factor and ``mode`` (index into ``RESIZE_MODES``)."""
+    """Rescaling of each sample: ``scale`` factor and ``mode`` (index into ``RESIZE_FILTERS``)."""
 
     scale: Tensor
     mode: Tensor
@@ -242,7 +242,7 @@ class ResizeGenerator:
 
     def __init__(self, config: ResizeConfig) -> None:
         self.config = config
-        self._mode_ids = torch.tensor([RESIZE_MODES.index(m) for m in config.modes])
+        self._mode_ids = torch.tensor([RESIZE_FILTERS.index(m) for m in config.modes])
 
     def __call__(self, n: int, generator: torch.Generator | None = None) -> ResizeParams:
         c, g = self.config, generator

@@ -6,7 +6,8 @@ per-sample parameters (:class:`FirstOrderConfig`). The presets only change the d
 - :class:`BicubicNoiseDegradation`: MATLAB bicubic, then Gaussian noise σ ∈ [1, 30] 8-bit levels (colour).
 - :class:`BicubicJPEGDegradation`: MATLAB bicubic, then JPEG at quality ∈ [30, 95].
 - :class:`VideoDegradation`: for low-resolution user video (e.g. 144p uploads): mild Gaussian blur
-  (p 0.7, σ ∈ [0.2, 1.6]), downscaling with a random area / bilinear / bicubic filter, light Gaussian
+  (p 0.7, σ ∈ [0.2, 1.6]), downscaling with a random F.interpolate area / bilinear / bicubic filter
+  (``torch_area``, ``torch_bilinear``, ``torch_bicubic``), light Gaussian
   noise (p 0.5, σ ∈ [1, 10], luma-only half the time) and strong JPEG blocking (quality ∈ [15, 50]).
 
 The noise and JPEG ranges of the first two follow Real-ESRGAN's first stage; the video settings are srlib's
@@ -24,8 +25,8 @@ from torch import Tensor
 
 from srlib.degrade._steps import blur_step, jpeg_step, noise_generator, noise_step
 from srlib.degrade.base import RandomDegradation
-from srlib.degrade.config import BlurConfig, JPEGConfig, NoiseConfig, _check_modes, build_config
-from srlib.degrade.functional import RESIZE_MODES, resize
+from srlib.degrade.config import BlurConfig, JPEGConfig, NoiseConfig, _resize_filters, build_config
+from srlib.degrade.functional import RESIZE_FILTERS, resize
 from srlib.degrade.params import (
     JPEGGenerator,
     JPEGParams,
@@ -35,6 +36,7 @@ from srlib.degrade.params import (
     NoiseParams,
 )
 from srlib.ops import imresize
+from srlib.ops import resize as resize_to
 
 __all__ = [
     "BicubicJPEGDegradation",
@@ -45,9 +47,11 @@ __all__ = [
     "VideoDegradation",
 ]
 
-#: Downscaling filters of first-order pipelines: the interpolate modes plus MATLAB's antialiased bicubic.
-DOWNSCALE_MODES: tuple[str, ...] = (*RESIZE_MODES, "matlab")
-_MATLAB = DOWNSCALE_MODES.index("matlab")
+#: Downscaling filters of first-order pipelines by id (every filter of :data:`srlib.ops.FILTERS`). Ids 0-2
+#: are the per-sample :func:`~srlib.degrade.functional.resize`'s, 3 MATLAB bicubic (ids kept from before
+#: the names changed, so recorded parameters replay the same).
+DOWNSCALE_MODES: tuple[str, ...] = (*RESIZE_FILTERS, "bicubic", "bilinear", "area")
+_MATLAB = DOWNSCALE_MODES.index("bicubic")
 
 
 @dataclass(frozen=True)
@@ -57,8 +61,10 @@ class FirstOrderConfig:
     Attributes:
         scale: output is ``H/scale × W/scale``.
         blur: random blur before downscaling.
-        resize_modes: downscaling filters drawn uniformly per sample among ``"matlab"`` (MATLAB-compatible
-            antialiased bicubic, :func:`srlib.ops.imresize`), ``"area"``, ``"bilinear"``, ``"bicubic"``.
+        resize_modes: downscaling filters drawn uniformly per sample, any of :data:`srlib.ops.FILTERS`:
+            ``"bicubic"`` (MATLAB-compatible, antialiased: :func:`srlib.ops.imresize`; also spelled
+            ``"matlab"``), ``"bilinear"``, ``"area"`` (antialiased), or ``"torch_area"``,
+            ``"torch_bilinear"``, ``"torch_bicubic"`` (F.interpolate's modes, as Real-ESRGAN uses them).
         noise: random noise after downscaling.
         jpeg: random JPEG compression last.
         quantize: round the LR to 8-bit levels.
@@ -66,7 +72,7 @@ class FirstOrderConfig:
 
     scale: int = 4
     blur: BlurConfig | None = None
-    resize_modes: tuple[str, ...] = ("matlab",)
+    resize_modes: tuple[str, ...] = ("bicubic",)
     noise: NoiseConfig | None = None
     jpeg: JPEGConfig | None = None
     quantize: bool = True
@@ -74,7 +80,8 @@ class FirstOrderConfig:
     def __post_init__(self) -> None:
         if int(self.scale) < 1:
             raise ValueError(f"FirstOrderConfig.scale must be a positive integer, got {self.scale}.")
-        _check_modes("FirstOrderConfig", "resize_modes", self.resize_modes, DOWNSCALE_MODES)
+        modes = _resize_filters("FirstOrderConfig", "resize_modes", self.resize_modes, DOWNSCALE_MODES)
+        object.__setattr__(self, "resize_modes", modes)
 
 
 @dataclass
@@ -137,20 +144,24 @@ class FirstOrderDegradation(RandomDegradation[FirstOrderParams]):
         )
 
     def _downscale(self, x: Tensor, mode: Tensor) -> Tensor:
+        """Every sample to ``H/s x W/s`` with its own filter: the ``torch_*`` ones in one per-sample
+        :func:`~srlib.degrade.functional.resize`, each other filter in one :func:`srlib.ops.resize`."""
         s = self.scale
         b, c, height, width = x.shape
         h, w = height // s, width // s
-        matlab = mode == _MATLAB
-        if bool(matlab.all()):
-            return imresize(x, 1.0 / s)
+        interpolate = mode < len(RESIZE_FILTERS)
         full = torch.tensor([[h, w]], dtype=torch.long).expand(b, 2)
-        if not bool(matlab.any()):
+        if bool(interpolate.all()):
             return resize(x, full, mode, canvas=(h, w))
+        if bool((mode == _MATLAB).all()):
+            return imresize(x, 1.0 / s)
         out = x.new_empty(b, c, h, w)
-        im = torch.nonzero(matlab).flatten()
-        other = torch.nonzero(~matlab).flatten()
-        out[im.to(x.device)] = imresize(x[im.to(x.device)], 1.0 / s)
-        out[other.to(x.device)] = resize(x[other.to(x.device)], full[other], mode[other], canvas=(h, w))
+        if bool(interpolate.any()):
+            idx = torch.nonzero(interpolate).flatten()
+            out[idx.to(x.device)] = resize(x[idx.to(x.device)], full[idx], mode[idx], canvas=(h, w))
+        for m in sorted(set(mode[~interpolate].tolist())):
+            idx = torch.nonzero(mode == m).flatten().to(x.device)
+            out[idx] = resize_to(x[idx], (h, w), scale=1.0 / s, filter=DOWNSCALE_MODES[m])
         return out
 
     def apply_parameters(self, hr: Tensor, params: FirstOrderParams) -> tuple[Tensor, Tensor]:
@@ -211,7 +222,7 @@ class VideoDegradation(FirstOrderDegradation):
                 sigma=(0.2, 1.6),
                 sinc_prob=0.0,
             ),
-            resize_modes=RESIZE_MODES,
+            resize_modes=RESIZE_FILTERS,
             noise=NoiseConfig(prob=0.5, gaussian_prob=1.0, sigma=(1.0, 10.0), gray_prob=0.5),
             jpeg=JPEGConfig(quality=(15.0, 50.0)),
         )

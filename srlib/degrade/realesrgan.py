@@ -53,11 +53,11 @@ from srlib.degrade.config import (
     NoiseConfig,
     ResizeConfig,
     USMConfig,
-    _check_modes,
     _check_prob,
     build_config,
+    interpolate_filters,
 )
-from srlib.degrade.functional import RESIZE_MODES, mirror_fill, resize, usm_sharpen
+from srlib.degrade.functional import RESIZE_FILTERS, mirror_fill, resize, usm_sharpen
 from srlib.degrade.params import (
     JPEGGenerator,
     JPEGParams,
@@ -86,7 +86,7 @@ class RealESRGANConfig:
         blur2, resize2, noise2, jpeg2: second stage (blur p 0.8, σ ∈ [0.2, 1.5]; 0.3/0.4/0.3 over
             [0.3, 1.2]; σ 1-25 / Poisson 0.05-2.5; quality 30-95). ``jpeg2`` is the final JPEG.
         final_sinc_prob: probability of the final sinc filter (size 7-21, cut-off in [π/3, π]).
-        final_modes: interpolation modes of the final resize to the output size.
+        final_modes: filters of the final resize to the output size (``torch_*``, as ``ResizeConfig.modes``).
         jpeg_first_prob: probability of the order JPEG → resize → sinc (else resize → sinc → JPEG).
         usm: unsharp masking of the HR (target and/or degradation input).
         quantize: round the LR to 8-bit levels.
@@ -107,7 +107,7 @@ class RealESRGANConfig:
     )
     jpeg2: JPEGConfig = field(default_factory=JPEGConfig)
     final_sinc_prob: float = 0.8
-    final_modes: tuple[str, ...] = RESIZE_MODES
+    final_modes: tuple[str, ...] = RESIZE_FILTERS
     jpeg_first_prob: float = 0.5
     usm: USMConfig = field(default_factory=USMConfig)
     quantize: bool = True
@@ -118,7 +118,9 @@ class RealESRGANConfig:
             raise ValueError(f"RealESRGANConfig.scale must be a positive integer, got {self.scale}.")
         _check_prob("RealESRGANConfig", "final_sinc_prob", self.final_sinc_prob)
         _check_prob("RealESRGANConfig", "jpeg_first_prob", self.jpeg_first_prob)
-        _check_modes("RealESRGANConfig", "final_modes", self.final_modes, RESIZE_MODES)
+        object.__setattr__(
+            self, "final_modes", interpolate_filters("RealESRGANConfig", "final_modes", self.final_modes)
+        )
         if int(self.max_groups) < 1:
             raise ValueError(f"RealESRGANConfig.max_groups must be >= 1, got {self.max_groups}.")
 
@@ -226,7 +228,7 @@ class RealESRGANDegradation(RandomDegradation[RealESRGANParams]):
         self._noise1, self._noise2 = NoiseGenerator(c.noise1), NoiseGenerator(c.noise2)
         self._jpeg1, self._jpeg2 = JPEGGenerator(c.jpeg1), JPEGGenerator(c.jpeg2)
         self._sinc = SincGenerator(c.final_sinc_prob, (7, 21), (math.pi / 3, math.pi))
-        self._final_modes = torch.tensor([RESIZE_MODES.index(m) for m in c.final_modes])
+        self._final_modes = torch.tensor([RESIZE_FILTERS.index(m) for m in c.final_modes])
 
     def sample_parameters(self, batch_size: int, height: int, width: int) -> RealESRGANParams:
         n, g = batch_size, self.generator

@@ -584,3 +584,20 @@ def test_video_pairs_recipe_builds_the_datamodule(tmp_path):
     assert type(dm).__name__ == "VideoPairDataModule" and dm.scale == 4
     assert dm.sampling.every_n == cfg.data.sampling.every_n and dm.policy.size_policy == "resize_lr"
     assert dm.policy.scale == 4 and dm.policy.filter == "bicubic"
+
+
+def test_policy_filters_are_srlib_resampling_vocabulary():
+    from srlib.ops import resize
+
+    assert FramePairPolicy(scale=3, filter="matlab").filter == "bicubic"  # the old spelling, mapped
+    with pytest.raises(
+        ValueError, match=r"'torch_bicubic' is not available here\); choose one of bicubic, bilinear"
+    ):
+        FramePairPolicy(scale=3, filter="torch_bicubic")
+    # The policy resamples with srlib.ops.resize: the same numbers.
+    lr, hr = torch.rand(3, 20, 30), torch.rand(3, 64, 96)
+    for filt in ("bicubic", "bilinear", "area"):
+        out_lr, out_hr = FramePairPolicy(scale=3, size_policy="resize_lr", filter=filt).apply(lr, hr)
+        assert torch.equal(out_lr, resize(lr, (21, 32), scale=(64 / 20 / 3, 96 / 30 / 3), filter=filt))
+        _, out_hr = FramePairPolicy(scale=3, size_policy="resize_hr", filter=filt).apply(lr, hr)
+        assert torch.equal(out_hr, resize(hr, (60, 90), filter=filt))

@@ -67,17 +67,18 @@ def test_video_preset_mixes_filters_per_sample() -> None:
     deg = VideoDegradation(scale=4, seed=0)
     params = deg.forward_parameters((64, 3, 32, 32))
     modes = {DOWNSCALE_MODES[i] for i in params.mode.tolist()}
-    assert modes == {"area", "bilinear", "bicubic"}
+    assert modes == {"torch_area", "torch_bilinear", "torch_bicubic"}
     assert 0.5 < float(params.kernel.apply.double().mean()) < 0.9
     assert float(params.jpeg.quality.max()) <= 50
 
 
 def test_first_order_mixed_matlab_and_interpolate_modes() -> None:
     hr = _hr(6)
-    deg = FirstOrderDegradation(scale=2, resize_modes=("matlab", "area"), seed=1, quantize=False)
+    deg = FirstOrderDegradation(scale=2, resize_modes=("matlab", "torch_area"), seed=1, quantize=False)
+    assert deg.config.resize_modes == ("bicubic", "torch_area")  # the old spelling, mapped
     lr, _ = deg(hr)
     for i, m in enumerate(deg.last_params.mode.tolist()):
-        if DOWNSCALE_MODES[m] == "matlab":
+        if DOWNSCALE_MODES[m] == "bicubic":
             ref = imresize(hr[i : i + 1], 0.5)
         else:
             ref = F.interpolate(hr[i : i + 1], scale_factor=0.5, mode="area")
@@ -85,8 +86,28 @@ def test_first_order_mixed_matlab_and_interpolate_modes() -> None:
     assert len(set(deg.last_params.mode.tolist())) == 2
 
 
+@pytest.mark.parametrize("scale", [2, 3])
+def test_first_order_takes_every_filter_of_the_vocabulary(scale: int) -> None:
+    from srlib.ops import FILTERS, resize
+
+    assert set(DOWNSCALE_MODES) == set(FILTERS)
+    hr = _hr(12, size=48)
+    deg = FirstOrderDegradation(scale=scale, resize_modes=FILTERS, seed=3, quantize=False)
+    lr, _ = deg(hr)
+    assert lr.shape == (12, 3, 48 // scale, 48 // scale)
+    modes = [DOWNSCALE_MODES[m] for m in deg.last_params.mode.tolist()]
+    assert len(set(modes)) >= 4
+    for i, name in enumerate(modes):
+        ref = resize(hr[i : i + 1], scale=1 / scale, filter=name)
+        torch.testing.assert_close(lr[i : i + 1], ref.clamp(0, 1), atol=2e-5, rtol=0)
+
+
 def test_preset_overrides_are_validated() -> None:
-    with pytest.raises(ValueError, match="resize_modes"):
+    with pytest.raises(
+        ValueError, match=r"Unknown resize filter 'lanczos' in FirstOrderConfig\.resize_modes"
+    ):
         FirstOrderDegradation(resize_modes=("lanczos",))
+    with pytest.raises(ValueError, match="resize_modes"):
+        FirstOrderDegradation(resize_modes=())
     with pytest.raises(ValueError, match="quality"):
         BicubicJPEGDegradation(jpeg={"quality": (0, 120)})

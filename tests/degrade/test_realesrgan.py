@@ -215,3 +215,38 @@ def test_partition_is_optimal_and_covers_every_sample() -> None:
     )
     assert cost(groups) == best
     assert partition_by_size(sizes, sizes, 0, 1)[0].tolist() == list(range(7))
+
+
+def test_resize_filters_use_the_shared_vocabulary() -> None:
+    from srlib.degrade import ResizeConfig
+    from srlib.degrade.functional import RESIZE_FILTERS
+
+    cfg = RealESRGANConfig()
+    assert (
+        cfg.resize1.modes
+        == cfg.final_modes
+        == RESIZE_FILTERS
+        == ("torch_area", "torch_bilinear", "torch_bicubic")
+    )
+    # The bare names these settings once took (F.interpolate's modes) still mean those filters (warned).
+    with pytest.warns(
+        FutureWarning,
+        match=r"ResizeConfig\.modes: 'area', 'bicubic' here meant F\.interpolate's modes; "
+        r"write 'torch_area', 'torch_bicubic'",
+    ):
+        old = RealESRGANDegradation(resize1={"modes": ["area", "bicubic"]}, seed=0)
+    with pytest.warns(FutureWarning):
+        assert RealESRGANConfig(final_modes=("bilinear",)).final_modes == ("torch_bilinear",)
+    new = RealESRGANDegradation(resize1={"modes": ["torch_area", "torch_bicubic"]}, seed=0)
+    assert old.config == new.config
+    hr = _hr(4, size=64)
+    assert torch.equal(old(hr)[0], new(hr)[0])
+    # Only F.interpolate's filters are available in the batched per-sample resize.
+    with pytest.raises(
+        ValueError, match=r"Unknown resize filter 'matlab' in ResizeConfig\.modes \('bicubic' is not"
+    ):
+        ResizeConfig(modes=("matlab",))
+    with pytest.raises(ValueError, match="choose one of torch_area, torch_bilinear, torch_bicubic"):
+        RealESRGANConfig(final_modes=("lanczos",))
+    with pytest.raises(ValueError, match="non-empty"):
+        ResizeConfig(modes=())

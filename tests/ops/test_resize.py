@@ -76,3 +76,70 @@ def test_errors() -> None:
         imresize(torch.rand(1, 4, 4), -1.0)
     with pytest.raises(ValueError, match="shape"):
         imresize(torch.rand(4), 2.0)
+
+
+# ----------------------------------------------------------------------------------------------------
+# One resampling vocabulary: resolve_filter and resize
+# ----------------------------------------------------------------------------------------------------
+
+
+def test_filter_names_aliases_and_unknown_names() -> None:
+    from srlib.ops import FILTER_ALIASES, FILTERS, resolve_filter
+
+    assert all(resolve_filter(name) == name for name in FILTERS)
+    assert resolve_filter("matlab") == "bicubic" and FILTER_ALIASES == {"matlab": "bicubic"}
+    with pytest.raises(
+        ValueError, match=r"Unknown resize filter 'lanczos' in resize; choose one of bicubic, "
+    ):
+        resolve_filter("lanczos", where="resize")
+    with pytest.raises(ValueError, match=r"'torch_area' is not available here\); choose one of bicubic"):
+        resolve_filter("torch_area", allowed=("bicubic", "bilinear", "area"))
+    with pytest.raises(ValueError, match="Unknown resize filter 'Bicubic'"):
+        resolve_filter("Bicubic")
+
+
+@pytest.mark.parametrize("size", [(12, 20), (80, 100), (37, 26)])
+def test_resize_filters_match_their_references(size: tuple[int, int]) -> None:
+    import torch.nn.functional as F
+
+    from srlib.ops import resize
+
+    x = torch.rand(2, 3, 37, 53, generator=torch.Generator().manual_seed(0))
+    torch.testing.assert_close(
+        resize(x, size, filter="bilinear"),
+        F.interpolate(x, size=size, mode="bilinear", antialias=True, align_corners=False),
+        atol=1e-5,
+        rtol=0,
+    )
+    for name in ("area", "bilinear", "bicubic"):
+        torch.testing.assert_close(
+            resize(x, size, filter=f"torch_{name}"), F.interpolate(x, size=size, mode=name), atol=2e-5, rtol=0
+        )
+    torch.testing.assert_close(resize(x, size, filter="bicubic"), imresize(x, size=size))
+    assert torch.equal(resize(x, size, filter="matlab"), resize(x, size, filter="bicubic"))
+
+
+def test_resize_by_factor() -> None:
+    import torch.nn.functional as F
+
+    from srlib.ops import resize
+
+    x = torch.rand(3, 36, 52, dtype=torch.float64)
+    assert torch.equal(resize(x, scale=0.5), imresize(x, 0.5))  # "bicubic" by one factor is imresize
+    torch.testing.assert_close(resize(x, scale=0.25, filter="area"), F.avg_pool2d(x[None], 4)[0])
+    assert resize(x, scale=(1 / 3, 2.0), filter="bilinear").shape == (3, 12, 104)
+    assert resize(x, scale=0.5, filter="torch_area").shape == (3, 18, 26)
+    # The factor fixes the grid; size only says how much of it is kept.
+    full = resize(x, scale=(0.7, 0.7), filter="area")
+    torch.testing.assert_close(resize(x, (20, 30), scale=(0.7, 0.7), filter="area"), full[:, :20, :30])
+    # uint8 stays uint8; bicubic rounds after each pass as MATLAB (and imresize) does.
+    u = (torch.rand(3, 20, 24) * 255).to(torch.uint8)
+    assert torch.equal(resize(u, (10, 12), scale=0.5), imresize(u, 0.5))
+    assert resize(u, (7, 9), filter="bilinear").dtype == torch.uint8
+    assert resize(x, (36, 52), filter="area") is x
+    with pytest.raises(ValueError, match="resizes edge to edge"):
+        resize(x, (10, 10), scale=0.5, filter="torch_bicubic")
+    with pytest.raises(ValueError, match="needs size"):
+        resize(x)
+    with pytest.raises(ValueError, match="Unknown resize filter 'nearest' in resize"):
+        resize(x, (10, 10), filter="nearest")

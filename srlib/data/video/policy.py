@@ -7,113 +7,14 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import torch
 from torch import Tensor
 
 from srlib.data.video._fields import settings_from
-from srlib.ops import imresize
+from srlib.ops.resize import FACTOR_FILTERS, resize, resolve_filter
 
 SIZE_POLICIES = ("none", "resize_lr", "resize_hr")
-FILTERS = ("bicubic", "bilinear", "area")
-
-
-# ----------------------------------------------------------------------------------------------------
-# Resizing helpers (exact per-axis factors, so cropped HR frames and resized LR frames stay aligned)
-# ----------------------------------------------------------------------------------------------------
-
-
-def _linear_matrix(in_len: int, out_len: int, factor: float, kind: str) -> Tensor:
-    """``(out_len, in_len)`` float64 resampling matrix; output pixel ``j`` is centred on input
-    coordinate ``(j + 0.5) / factor - 0.5`` (pixel centres, 0-based), i.e. the output grid starts at
-    the input's left edge and advances ``1 / factor`` input pixels per output pixel."""
-    src = torch.arange(in_len, dtype=torch.float64)
-    dst = torch.arange(out_len, dtype=torch.float64)
-    if kind == "area":
-        # Output pixel j covers [j/f, (j+1)/f) in edge coordinates; weight = overlap with [i, i+1).
-        lo, hi = dst / factor, (dst + 1) / factor
-        overlap = torch.minimum(hi[:, None], src[None, :] + 1) - torch.maximum(lo[:, None], src[None, :])
-        weights = overlap.clamp(min=0)
-    elif kind == "bilinear":
-        # Triangle filter, stretched by 1/f when shrinking (antialiasing, as torch's antialias=True);
-        # taps outside the image are dropped and the rest renormalised.
-        stretch = max(1.0 / factor, 1.0)
-        centre = (dst + 0.5) / factor - 0.5
-        weights = (1.0 - (src[None, :] - centre[:, None]).abs() / stretch).clamp(min=0)
-    else:  # pragma: no cover - guarded by the callers
-        raise ValueError(f"Unknown filter {kind!r}.")
-    total = weights.sum(dim=1, keepdim=True)
-    if bool((total <= 0).any()):
-        # An output pixel beyond the input's far edge (only when cropping to more than exists): use the
-        # nearest input pixel.
-        nearest = ((dst + 0.5) / factor - 0.5).round().clamp(0, in_len - 1).long()
-        fallback = torch.zeros_like(weights).scatter_(1, nearest[:, None], 1.0)
-        weights = torch.where(total > 0, weights, fallback)
-        total = weights.sum(dim=1, keepdim=True)
-    return weights / total
-
-
-def _imresize_axis(x: Tensor, factor: float, axis: int) -> Tensor:
-    """MATLAB bicubic along one axis (``-2`` rows, ``-1`` columns) by an exact factor.
-
-    :func:`srlib.ops.imresize` takes one scale for both axes; resizing an image whose other axis is
-    moved out of the way (a width-1 column, which the kernel leaves unchanged) gives per-axis factors
-    without touching its arithmetic. The output length is ``ceil(length * factor)``.
-    """
-    if axis == -2:
-        y = imresize(x.transpose(-1, -2).unsqueeze(-1), factor)
-        return y[..., 0].transpose(-1, -2)
-    return imresize(x.unsqueeze(-1), factor)[..., 0]
-
-
-def _resize_by_factor(
-    x: Tensor, factors: tuple[float, float], out_size: tuple[int, int], filter: str
-) -> Tensor:
-    """Resample ``x`` with exact per-axis ``factors`` and keep the top-left ``out_size``.
-
-    Unlike resizing to a size, the factor fixes the geometry: output pixel ``j`` sits at input
-    position ``(j + 0.5) / factor - 0.5``, whatever ``out_size`` is.
-    """
-    is_uint8 = x.dtype == torch.uint8
-    y = x.float() if is_uint8 or x.dtype in (torch.float16, torch.bfloat16) else x
-    in_h, in_w = y.shape[-2:]
-    out_h, out_w = out_size
-    # MATLAB's order: the axis with the smaller factor first (rows on a tie).
-    axes = (-2, -1) if factors[0] <= factors[1] else (-1, -2)
-    for axis in axes:
-        f = factors[0] if axis == -2 else factors[1]
-        in_len, out_len = (in_h, out_h) if axis == -2 else (in_w, out_w)
-        if f == 1.0 and out_len == in_len:
-            continue
-        if filter == "bicubic":
-            y = _imresize_axis(y, f, axis)
-            if is_uint8:  # MATLAB rounds to uint8 after each pass
-                y = y.round().clamp(0, 255)
-            if y.shape[axis] < out_len:  # float rounding in ceil(); repeat the last line
-                pad = out_len - y.shape[axis]
-                last = y.narrow(axis, y.shape[axis] - 1, 1)
-                y = torch.cat([y, *([last] * pad)], dim=axis)
-            y = y.narrow(axis, 0, out_len)
-        else:
-            m = _linear_matrix(in_len, out_len, f, filter).to(device=y.device, dtype=y.dtype)
-            y = torch.matmul(m, y) if axis == -2 else torch.matmul(y, m.T)
-    if is_uint8:
-        return y.round().clamp(0, 255).to(torch.uint8)
-    return y.to(x.dtype)
-
-
-def _resize_to(x: Tensor, size: tuple[int, int], filter: str) -> Tensor:
-    """Resize the whole of ``x`` (edge to edge) to ``size`` with the named filter."""
-    in_h, in_w = x.shape[-2:]
-    if (in_h, in_w) == tuple(size):
-        return x
-    if filter == "bicubic":
-        return imresize(x, size=size)
-    return _resize_by_factor(x, (size[0] / in_h, size[1] / in_w), size, filter)
-
-
-# ----------------------------------------------------------------------------------------------------
-# Size policy
-# ----------------------------------------------------------------------------------------------------
+#: The resize filters a policy can use: those of :data:`srlib.ops.FILTERS` that resample by an exact factor.
+FILTERS = FACTOR_FILTERS
 
 
 @dataclass(frozen=True)
@@ -137,8 +38,9 @@ class FramePairPolicy:
     an error naming the clip and both sizes: ×3.33 (144p→480p) passes for ``scale=3`` or ``4`` with
     the default 0.25, not for ``scale=2``.
 
-    Filters: ``"bicubic"`` = MATLAB-compatible bicubic (:func:`srlib.ops.imresize`, antialiased when
-    shrinking); ``"bilinear"`` = torch-style triangle filter (antialiased when shrinking, as
+    Filters (srlib's resampling vocabulary, :mod:`srlib.ops.resize`; the alias ``"matlab"`` is
+    ``"bicubic"``): ``"bicubic"`` = MATLAB-compatible bicubic (:func:`srlib.ops.imresize`, antialiased
+    when shrinking); ``"bilinear"`` = triangle filter (antialiased when shrinking, as
     ``F.interpolate(..., antialias=True)``); ``"area"`` = exact pixel-area averaging.
 
     Args:
@@ -179,8 +81,9 @@ class FramePairPolicy:
             raise ValueError(
                 f"Unknown size_policy {self.size_policy!r}; choose one of {', '.join(SIZE_POLICIES)}."
             )
-        if self.filter not in FILTERS:
-            raise ValueError(f"Unknown resize filter {self.filter!r}; choose one of {', '.join(FILTERS)}.")
+        object.__setattr__(
+            self, "filter", resolve_filter(self.filter, allowed=FILTERS, where="FramePairPolicy.filter")
+        )
         if not self.max_ratio_deviation >= 0:
             raise ValueError(f"max_ratio_deviation must be >= 0, got {self.max_ratio_deviation!r}.")
         if self.ratio is not None:
@@ -247,9 +150,9 @@ class FramePairPolicy:
         if self.size_policy == "resize_lr":
             out_h, out_w = H // s, W // s
             hr = hr[..., : out_h * s, : out_w * s]
-            lr = _resize_by_factor(lr, (ratio[0] / s, ratio[1] / s), (out_h, out_w), self.filter)
+            lr = resize(lr, (out_h, out_w), scale=(ratio[0] / s, ratio[1] / s), filter=self.filter)
             return lr, hr
-        return lr, _resize_to(hr, (h * s, w * s), self.filter)
+        return lr, resize(hr, (h * s, w * s), filter=self.filter)
 
     def _need_ratio(self, what: str) -> tuple[float, float]:
         if self.ratio is None:
@@ -280,7 +183,7 @@ class FramePairPolicy:
         out = (max(1, math.floor(h * fh + 1e-6)), max(1, math.floor(w * fw + 1e-6)))
         if abs(fh - 1) < 1e-12 and abs(fw - 1) < 1e-12:
             return lr
-        return _resize_by_factor(lr, (fh, fw), out, self.filter)
+        return resize(lr, out, scale=(fh, fw), filter=self.filter)
 
     def finish_output(self, sr: Tensor, lr_size: Sequence[int]) -> Tensor:
         """Resample a network output to the native HR size of an LR frame of size ``lr_size``.
@@ -296,7 +199,7 @@ class FramePairPolicy:
             return sr
         rh, rw = self._need_ratio("finish_output")
         h, w = (int(v) for v in lr_size)
-        return _resize_to(sr, (max(1, round(h * rh)), max(1, round(w * rw))), self.filter)
+        return resize(sr, (max(1, round(h * rh)), max(1, round(w * rw))), filter=self.filter)
 
 
 def as_policy(value: FramePairPolicy | Mapping[str, Any] | None, *, scale: int) -> FramePairPolicy:
