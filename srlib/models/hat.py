@@ -739,6 +739,11 @@ _REGISTER = {
     "default_scale": 4,
     "paper": _PAPER,
     "checkpoint_filter_fn": checkpoint_filter_fn,
+    # Pads to its window size inside forward (size_multiple 1). Tiles work, as the official code's
+    # tiled test mode, but shifted-window attention reaches across the whole image, so a tiled result
+    # is close to the untiled one, not equal.
+    "size_multiple": 1,
+    "supports_tiling": True,
 }
 
 

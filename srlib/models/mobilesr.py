@@ -169,7 +169,16 @@ _PAPER = (
 )
 
 
-@register_model(scales=(2, 3, 4), default_scale=4, paper=_PAPER, detector=_detect)
+@register_model(
+    scales=(2, 3, 4),
+    default_scale=4,
+    paper=_PAPER,
+    detector=_detect,
+    # Its bilinear upsampling uses align_corners=True, whose sampling grid depends on the input size:
+    # a tile is resampled on another grid than the whole image (up to 45/255 apart with the published
+    # weights), so tiles cannot stand in for the whole.
+    supports_tiling=False,
+)
 def mobilesr(**kwargs) -> MobileSR:
     """MobileSR: Fast-SRGAN-style mobile generator, 121k params at x4 (published weights: x4)."""
     return MobileSR(**kwargs)
