@@ -144,7 +144,8 @@ class Upscaler:
                 log.info("%s does not support half precision: running in fp32", name)
                 return torch.float32
             raise ValueError(
-                f"{name} does not support {chosen} inference (ModelInfo.supports_half is False); use dtype='fp32'."
+                f"{name} does not support {chosen} inference (ModelInfo.supports_half is False); "
+                "use dtype='fp32'."
             )
         return chosen
 
@@ -160,11 +161,13 @@ class Upscaler:
         least = max(multiple, 8)
         if tile < least:
             raise ValueError(
-                f"Tile size {tile} is smaller than {name} needs (at least {least} pixels); use --tile {least} or more."
+                f"Tile size {tile} is smaller than {name} needs (at least {least} pixels); "
+                f"use --tile {least} or more."
             )
         if tile % multiple:
             raise ValueError(
-                f"Tile size {tile} is not a multiple of {multiple}, which {name} needs; use --tile {tile - tile % multiple + multiple}."
+                f"Tile size {tile} is not a multiple of {multiple}, which {name} needs; "
+                f"use --tile {tile - tile % multiple + multiple}."
             )
         if not 0 <= overlap < tile // 2 + 1:
             raise ValueError(f"Tile overlap {overlap} must be between 0 and half the tile ({tile // 2}).")

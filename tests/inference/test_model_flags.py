@@ -9,6 +9,7 @@ import srlib
 from srlib.inference.engine import Upscaler
 
 #: Narrow versions of the zoo's networks (same depth, so the same receptive field), to keep this fast.
+_HAT = {"embed_dim": 12, "num_heads": (2,) * 6, "num_feat": 8, "depths": (2,) * 6, "squeeze_factor": 4}
 LIGHT = {
     "edsr_baseline": {"num_feat": 8},
     "hat": {"embed_dim": 12, "num_heads": (2,) * 6, "num_feat": 8, "depths": (2,) * 6, "squeeze_factor": 4},
