@@ -175,18 +175,15 @@ def _model_device(model: nn.Module) -> torch.device:
 
 
 def resolve_data(data: str) -> Path:
-    """A folder path, or a benchmark name looked up in the dataset catalogue."""
-    path = Path(data)
-    if path.is_dir():
-        return path
-    try:
-        from srlib.data.download import resolve_dataset_dir
+    """A folder of HR images, or a catalogue name (its test split; DIV2K's valid split).
 
-        return resolve_dataset_dir(data, split="test", kind="hr")
-    except (ImportError, ValueError) as err:
-        raise FileNotFoundError(
-            f"--data {data!r} is neither an existing folder nor a known benchmark ({err})."
-        ) from err
+    Resolved by :func:`srlib.data.resolve_image_dir`, the rule every srlib entry point uses: an
+    existing folder wins (``~`` expanded), else a catalogue name (case-insensitive, close matches
+    suggested) found under the data directory; anything else raises FileNotFoundError saying what to do.
+    """
+    from srlib.data.download import resolve_image_dir
+
+    return resolve_image_dir(data, split="test", kind="hr")
 
 
 def format_table(result: EvaluationResult) -> str:
