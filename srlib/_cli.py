@@ -106,6 +106,8 @@ def error_line(err: BaseException, *, outputs: Iterable[str | os.PathLike] = ())
         return f"{one_line(str(err))} (check the override's key and value)"
     if isinstance(err, ValueError):
         return one_line(str(err))
+    if isinstance(err, ImportError) and "pip install" in str(err):  # a missing optional extra
+        return one_line(str(err))
     return None
 
 

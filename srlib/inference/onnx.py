@@ -37,7 +37,7 @@ log = logging.getLogger(__name__)
 TOLERANCE = 1e-4
 
 
-class OnnxExportError(RuntimeError):
+class OnnxExportError(ValueError):
     """The network could not be exported, or the exported file disagrees with PyTorch."""
 
 
