@@ -1,17 +1,26 @@
-"""Upscale an image file: ``python -m srlib.upscale IN OUT --model NAME_OR_WEIGHTS --scale S``.
+"""Upscale images, folders and videos: ``python -m srlib.upscale IN OUT --model NAME_OR_WEIGHTS``.
 
-``--model`` takes a registered name (``bicubic``, ``vdsr`` with ``--weights FILE``) or a weight
-file (srlib ``.safetensors`` or a recognised foreign ``.pth``). The output is written atomically;
-an existing file is only replaced with ``--overwrite``, and never the input itself. An input over the
-pixel limit (``--max-pixels``, default ``$SRLIB_MAX_IMAGE_PIXELS`` or 100 megapixels) is refused from
-its header, before decoding. Failures print one ``error:`` line and exit with code 2
-(``SRLIB_DEBUG=1`` adds the traceback).
+IN is an image, a folder of images (mirrored into the folder OUT; ``--recursive`` for sub-folders)
+or a video file (``upscale_video``: audio kept, same frames and timing). ``--model`` takes a registered
+name (random weights unless ``--weights FILE``), a weight file (srlib ``.safetensors`` or a recognised
+``.pth``) or an ``.onnx`` export. The model runs at its own scale (``--scale`` picks one for
+multi-scale names); ``--outscale`` / ``--size WxH`` / ``--height H`` set any final size, reached with
+one ``--filter`` resize. A model trained on video frame pairs of another size ratio brings its
+``FramePairPolicy`` in its weight file and is applied as it was trained (``--no-policy`` to skip).
+
+Outputs are written atomically; an existing output is replaced only with ``--overwrite`` (in a folder
+it is skipped, so a re-run continues), and never the input. Images over the pixel limit
+(``--max-pixels``, ``$SRLIB_MAX_IMAGE_PIXELS``, 100 megapixels by default) are refused from the header.
+Failures print one ``error:`` line and exit with code 2 (``SRLIB_DEBUG=1`` adds the traceback); in a
+folder, the good files are written and the bad ones listed.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import sys
+import tempfile
 import types
 from argparse import Namespace
 from collections.abc import Sequence
@@ -19,53 +28,220 @@ from pathlib import Path
 
 from srlib._cli import ArgumentParser, check_writable, run_cli
 from srlib._logging import setup_cli_logging
-from srlib.data.image_io import read_image, write_image
 from srlib.inference import upscale
-from srlib.models import resolve_model
 
 __all__ = ["main", "upscale"]
+
+log = logging.getLogger(__name__)
+
+VIDEO_SUFFIXES = (".mp4", ".mkv", ".mov", ".avi", ".webm", ".m4v", ".ts", ".flv", ".mpg", ".mpeg")
+
+
+def _parser() -> ArgumentParser:
+    parser = ArgumentParser(prog="python -m srlib.upscale", description=__doc__.split("\n")[0])
+    parser.add_argument("input", type=Path, help="image, folder of images, or video")
+    parser.add_argument("output", type=Path, help="output file (or folder for a folder / an existing folder)")
+    model = parser.add_argument_group("model")
+    model.add_argument("--model", required=True, help="registered name, weight file or .onnx file")
+    model.add_argument("--weights", help="weight file to load into a registered model")
+    model.add_argument("--scale", type=int, default=None, help="the model's scale (default: its own)")
+    model.add_argument("--backend", choices=["torch", "onnxruntime"], default="torch")
+    model.add_argument(
+        "--no-policy", action="store_true", help="ignore a FramePairPolicy stored with the weights"
+    )
+    run = parser.add_argument_group("running")
+    run.add_argument(
+        "--dtype",
+        default="auto",
+        choices=["auto", "bf16", "fp16", "fp32"],
+        help="auto (default) = bf16/fp16 only where the device computes it natively",
+    )
+    run.add_argument("--device", default=None, help="cpu, cuda, cuda:1, mps (default: cpu)")
+    run.add_argument("--tile", type=int, default=None, help="tile size in input pixels (bounded memory)")
+    run.add_argument("--tile-overlap", type=int, default=16, help="input pixels shared by neighbouring tiles")
+    run.add_argument("--devices", type=int, default=1, help="processes for a folder (Trainer.predict, DDP)")
+    run.add_argument("--accelerator", default="cpu", help="with --devices: cpu, gpu, ...")
+    size = parser.add_argument_group("output size").add_mutually_exclusive_group()
+    size.add_argument("--outscale", type=float, help="final size = input size x this")
+    size.add_argument("--size", metavar="WxH", help="final width x height")
+    size.add_argument("--height", type=int, help="final height (width keeps the aspect ratio, even)")
+    parser.add_argument("--filter", default="bicubic", help="resize filter for the final size")
+    files = parser.add_argument_group("files")
+    files.add_argument("--alpha", choices=["model", "bicubic"], default="model", help="how alpha is upscaled")
+    files.add_argument("--ext", default=None, help="output format for a folder (png, webp, tiff, jpg, bmp)")
+    files.add_argument("--recursive", action="store_true", help="include sub-folders of a folder")
+    files.add_argument("--overwrite", action="store_true", help="replace existing outputs")
+    files.add_argument(
+        "--max-pixels",
+        type=int,
+        default=None,
+        help="refuse larger inputs (default $SRLIB_MAX_IMAGE_PIXELS or 100000000)",
+    )
+    files.add_argument("--no-progress", action="store_true")
+    video = parser.add_argument_group("video")
+    video.add_argument("--batch-size", type=int, default=4, help="frames per model call")
+    video.add_argument("--codec", default="libx264")
+    video.add_argument("--crf", type=int, default=18)
+    video.add_argument("--preset", default="medium")
+    return parser
+
+
+def _size(text: str | None) -> tuple[int, int] | None:
+    if text is None:
+        return None
+    try:
+        w, h = (int(v) for v in text.lower().split("x"))
+    except ValueError:
+        raise ValueError(f"--size takes WIDTHxHEIGHT, e.g. 1920x1080; got {text!r}.") from None
+    return w, h
+
+
+def _load_model(args: Namespace):
+    """The network (or onnxruntime runner) the arguments name, at the requested scale."""
+    from srlib.models import resolve_model
+
+    source = Path(args.model)
+    if source.suffix == ".onnx":
+        from srlib.inference.onnx import OnnxRuntimeModel
+
+        net = OnnxRuntimeModel(source)
+        if args.scale is not None and args.scale != net.scale:
+            raise ValueError(f"{source} is an x{net.scale} export; it cannot run at x{args.scale}.")
+        return net
+    net = resolve_model(args.model, scale=args.scale, weights=args.weights)
+    if args.weights is None and not Path(args.model).is_file() and any(True for _ in net.parameters()):
+        log.warning("%s has random weights: pass --weights FILE, or a weight file as --model", args.model)
+    if args.backend == "onnxruntime":
+        from srlib.inference.onnx import OnnxRuntimeModel, export_onnx
+
+        folder = tempfile.mkdtemp(prefix="srlib-onnx-")
+        export_onnx(net, Path(folder) / "model.onnx")
+        return OnnxRuntimeModel(Path(folder) / "model.onnx")
+    return net.eval()
+
+
+def _output_size(args: Namespace, net) -> object:
+    from srlib.inference.output_size import OutputSize
+
+    policy = None
+    stored = getattr(net, "srlib_file_metadata", {}).get("frame_policy")
+    if stored and not args.no_policy:
+        from srlib.data import FramePairPolicy
+
+        policy = FramePairPolicy(**json.loads(stored))
+        log.info("applying the frame policy stored with the weights: %s", policy)
+    return OutputSize(
+        outscale=args.outscale, size=_size(args.size), height=args.height, filter=args.filter, policy=policy
+    )
+
+
+def _run(args: Namespace) -> int:
+    from srlib.inference.engine import Upscaler
+
+    src, dst = args.input, args.output
+    if not src.exists():
+        raise FileNotFoundError(2, "No such file or folder", str(src))
+    net = _load_model(args)
+    output = _output_size(args, net)
+    upscaler = Upscaler(
+        net, device=args.device, dtype=args.dtype, tile=args.tile, tile_overlap=args.tile_overlap
+    )
+    if src.is_dir():
+        return _run_folder(args, upscaler, output)
+    if dst.is_dir():
+        dst = dst / src.name
+    if dst.exists() and dst.resolve() == src.resolve():
+        raise ValueError("OUT is the input file; choose another output path so the original is kept.")
+    check_writable(dst)
+    if dst.exists() and not args.overwrite:
+        raise ValueError(f"{dst} exists; pass --overwrite to replace it.")
+    if src.suffix.lower() in VIDEO_SUFFIXES:
+        from srlib.inference.video import upscale_video
+
+        report = upscale_video(
+            src,
+            dst,
+            upscaler,
+            batch_size=args.batch_size,
+            output=output,
+            codec=args.codec,
+            crf=args.crf,
+            preset=args.preset,
+            progress=not args.no_progress,
+            overwrite=args.overwrite,
+        )
+        print(f"{src} -> {dst}: {report.frames} frames, {report.frames_per_second:.2f} frames/s")
+        return 0
+    from srlib.inference.pictures import read_picture, write_picture
+    from srlib.inference.upscale import upscale_picture
+
+    picture = read_picture(src, max_pixels=args.max_pixels)
+    result = upscale_picture(picture, upscaler, output=output, alpha=args.alpha)
+    write_picture(dst, result)
+    (h, w), (oh, ow) = picture.size, result.size
+    print(f"{src} ({w}x{h}) -> {dst} ({ow}x{oh})")
+    return 0
+
+
+def _run_folder(args: Namespace, upscaler, output) -> int:
+    from srlib.inference.upscale import folder_pairs, upscale_file, upscale_folder
+
+    check_writable(args.output, folder=True)
+    pairs = folder_pairs(args.input, args.output, suffix=args.ext, recursive=args.recursive)
+    if args.devices > 1:
+        from srlib.inference.batch import upscale_files
+
+        todo = [(s, d) for s, d in pairs if args.overwrite or not d.exists()]
+
+        def process(src: str, dst: str, model) -> None:
+            upscale_file(
+                src,
+                dst,
+                upscaler,
+                output=output,
+                alpha=args.alpha,
+                max_pixels=args.max_pixels,
+                overwrite=True,
+            )
+
+        records = upscale_files(
+            todo, upscaler.model, process, accelerator=args.accelerator, devices=args.devices
+        )
+        failed = [(r.src, r.error) for r in records if r.status == "failed"]
+        written = len(records) - len(failed)
+        print(
+            f"{written} written, {len(pairs) - len(todo)} skipped, {len(failed)} failed "
+            f"({args.devices} processes)"
+        )
+    else:
+        report = upscale_folder(
+            pairs,
+            upscaler,
+            output=output,
+            alpha=args.alpha,
+            max_pixels=args.max_pixels,
+            overwrite=args.overwrite,
+            progress=not args.no_progress,
+        )
+        failed = report.failed
+        for src, reason in report.skipped:
+            print(f"skipped {src}: {reason}")
+        print(f"{args.input} -> {args.output}: {report.summary()}")
+    for src, reason in failed:
+        print(f"failed {src}: {reason}")
+    if failed:
+        raise ValueError(
+            f"{len(failed)} of {len(pairs)} images could not be upscaled (listed above); "
+            "the others were written."
+        )
+    return 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """CLI entry point (``python -m srlib.upscale``)."""
-    parser = ArgumentParser(prog="python -m srlib.upscale", description=__doc__.split("\n")[0])
-    parser.add_argument("input", type=Path)
-    parser.add_argument("output", type=Path)
-    parser.add_argument("--model", required=True, help="registered name or weight file")
-    parser.add_argument("--weights", help="weight file to load into a registered model")
-    parser.add_argument("--scale", type=int, required=True)
-    parser.add_argument(
-        "--dtype",
-        default="auto",
-        choices=["auto", "bf16", "fp16", "fp32"],
-        help="auto (default) = bf16/fp16 only where the device computes it natively, else fp32",
-    )
-    parser.add_argument("--overwrite", action="store_true", help="replace an existing output file")
-    parser.add_argument(
-        "--max-pixels",
-        type=int,
-        default=None,
-        help="refuse a larger input (pixels; default $SRLIB_MAX_IMAGE_PIXELS or 100000000)",
-    )
-    args = parser.parse_args(argv)
+    args = _parser().parse_args(argv)
     setup_cli_logging(logging.WARNING)
     return run_cli(lambda: _run(args), outputs=[args.output])
-
-
-def _run(args: Namespace) -> int:
-    if args.output.resolve() == args.input.resolve():
-        raise ValueError("OUT is the input file; choose another output path so the original is kept.")
-    check_writable(args.output)
-    if args.output.exists() and not args.overwrite:
-        raise ValueError(f"{args.output} exists; pass --overwrite to replace it.")
-    image = read_image(args.input, channels="keep", max_pixels=args.max_pixels)
-    net = resolve_model(args.model, scale=args.scale, weights=args.weights)
-    sr = upscale(image, net, dtype=args.dtype)
-    write_image(args.output, sr)
-    print(
-        f"{args.input} ({image.shape[-1]}x{image.shape[-2]}) -> {args.output} ({sr.shape[-1]}x{sr.shape[-2]})"
-    )
-    return 0
 
 
 class _CallableModule(types.ModuleType):

@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+import srlib
 import srlib.upscale as upscale_cli
 from srlib import _cli, evaluate
 from srlib.data import ImageTooLargeError
@@ -56,7 +57,8 @@ def _cases(p: Path) -> dict[str, tuple[list[str], str]]:
     scores = ["--model", "bicubic", "--data", photos, "--scale", "2", "--json"]
     return {
         "upscale_out_under_a_file": ([up, photo, str(p / "a_file" / "x.png"), *BICUBIC], str(p / "a_file")),
-        "upscale_out_is_a_folder": ([up, photo, photos, *BICUBIC], "is a folder"),
+        # OUT a folder means "into that folder": here the input's own folder, so the input itself.
+        "upscale_out_is_a_folder": ([up, photo, photos, *BICUBIC], "is the input file"),
         "upscale_bad_type": (
             [up, photo, str(p / "o.png"), "--model", "bicubic", "--scale", "two"],
             "--scale",
@@ -158,11 +160,13 @@ def test_srlib_debug_adds_the_traceback(place, monkeypatch, capsys) -> None:
 
 
 def test_disk_full_and_permission_denied_name_the_path(place, tmp_path, monkeypatch, capsys) -> None:
-    def full(path, image):
+    import srlib.inference.pictures as pictures
+
+    def full(path, picture):
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
 
     out = tmp_path / "o.png"
-    monkeypatch.setattr(upscale_cli, "write_image", full)
+    monkeypatch.setattr(pictures, "write_picture", full)
     assert upscale_cli.main([str(place / "photos" / "p0.png"), str(out), *BICUBIC]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and str(out) in err and "free some space" in err
@@ -170,7 +174,7 @@ def test_disk_full_and_permission_denied_name_the_path(place, tmp_path, monkeypa
     def denied(path, **kwargs):
         raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), str(path))
 
-    monkeypatch.setattr(upscale_cli, "read_image", denied)
+    monkeypatch.setattr(pictures, "read_picture", denied)
     assert upscale_cli.main([str(place / "photos" / "p1.png"), str(out), *BICUBIC]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "p1.png: Permission denied; check its permissions" in err
@@ -186,7 +190,7 @@ def test_evaluate_refuses_an_image_over_the_pixel_limit(place, tmp_path, monkeyp
     assert err.count("\n") == 1 and "huge.png is 10000x10000" in err and "SRLIB_MAX_IMAGE_PIXELS" in err
     monkeypatch.delenv("SRLIB_MAX_IMAGE_PIXELS")
     with pytest.raises(ValueError, match=r"huge\.png is 10000x10000"):
-        evaluate.evaluate_folder(upscale_cli.resolve_model("bicubic", scale=2), folder, 2, max_pixels=10**6)
+        evaluate.evaluate_folder(srlib.models.resolve_model("bicubic", scale=2), folder, 2, max_pixels=10**6)
 
 
 def test_upscale_api_applies_the_pixel_limit(place) -> None:

@@ -1,5 +1,19 @@
-"""Inference: upscaling images with a trained model."""
+"""Inference: upscaling images, folders and videos with a trained model (see docs/architecture.md)."""
 
-from srlib.inference.upscale import upscale
+from srlib.inference.engine import Upscaler
+from srlib.inference.output_size import OutputSize
+from srlib.inference.pictures import Picture, read_picture, write_picture
+from srlib.inference.upscale import FolderReport, upscale, upscale_file, upscale_folder, upscale_picture
 
-__all__ = ["upscale"]
+__all__ = [
+    "FolderReport",
+    "OutputSize",
+    "Picture",
+    "Upscaler",
+    "read_picture",
+    "upscale",
+    "upscale_file",
+    "upscale_folder",
+    "upscale_picture",
+    "write_picture",
+]

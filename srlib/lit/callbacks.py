@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
+import json
 import logging
 import os
 from functools import partial
@@ -115,13 +117,27 @@ def _export_source(trainer: L.Trainer, pl_module: L.LightningModule) -> nn.Modul
     return pl_module.net
 
 
+def _inference_metadata(trainer: L.Trainer) -> dict[str, str]:
+    """What inference needs to repeat the training's geometry: the video DataModule's frame policy."""
+    policy = getattr(getattr(trainer, "datamodule", None), "policy", None)
+    if (
+        policy is None
+        or getattr(policy, "size_policy", "none") == "none"
+        or not dataclasses.is_dataclass(policy)
+    ):
+        return {}
+    return {"frame_policy": json.dumps(dataclasses.asdict(policy))}
+
+
 class ExportWeights(L.Callback):
     """Write ``best.safetensors`` (highest ``monitor``) and ``last.safetensors`` of the network.
 
-    The files are srlib checkpoints (:func:`srlib.save_model`): ``srlib.load_model(path)`` rebuilds
-    the network from them alone. Writes are atomic, on global rank 0 only. With :class:`GeneratorEMA`
-    the averaged generator is written (it is also what validation scored). The best score is part of
-    the Lightning checkpoint, so a resumed run keeps comparing against it.
+    The files are srlib checkpoints (:func:`srlib.save_model`): ``srlib.load_model(path)`` rebuilds the
+    network from them alone. A model trained on video frame pairs also stores the DataModule's
+    ``FramePairPolicy`` (``frame_policy``), which ``python -m srlib.upscale`` applies. Writes are atomic,
+    on global rank 0 only. With :class:`GeneratorEMA` the averaged generator is written (it is also what
+    validation scored). The best score is part of the Lightning checkpoint, so a resumed run keeps
+    comparing against it.
     """
 
     def __init__(self, dirpath: str | os.PathLike, monitor: str = "val/psnr", mode: str = "max") -> None:
@@ -141,6 +157,10 @@ class ExportWeights(L.Callback):
     def state_dict(self) -> dict[str, Any]:
         return {"best_score": self.best_score}
 
+    @staticmethod
+    def _save(trainer: L.Trainer, pl_module: L.LightningModule, path: Path) -> None:
+        save_model(_export_source(trainer, pl_module), path, metadata=_inference_metadata(trainer))
+
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         self.best_score = state_dict.get("best_score")
 
@@ -158,15 +178,19 @@ class ExportWeights(L.Callback):
         )
         if better:
             self.best_score = score
-            save_model(_export_source(trainer, pl_module), self.best_path)
+            save_model(
+                _export_source(trainer, pl_module), self.best_path, metadata=_inference_metadata(trainer)
+            )
             log.info("%s improved to %.4f: wrote %s", self.monitor, score, self.best_path)
 
     def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         if not trainer.is_global_zero:
             return
-        save_model(_export_source(trainer, pl_module), self.last_path)
+        self._save(trainer, pl_module, self.last_path)
         if self.best_score is None:
-            save_model(_export_source(trainer, pl_module), self.best_path)
+            save_model(
+                _export_source(trainer, pl_module), self.best_path, metadata=_inference_metadata(trainer)
+            )
 
 
 class LastCheckpoint(L.Callback):

@@ -55,12 +55,17 @@ log = logging.getLogger(__name__)
 FORMAT_VERSION = "1"
 
 
-def save_model(model: nn.Module, path: str | os.PathLike) -> Path:
+def save_model(
+    model: nn.Module, path: str | os.PathLike, *, metadata: Mapping[str, str] | None = None
+) -> Path:
     """Write ``model``'s weights and config to a ``.safetensors`` file, atomically.
 
     Args:
         model: a registered srlib model (built by ``create_model`` or its class).
         path: destination; ``.safetensors`` is appended when missing.
+        metadata: extra string entries kept with the weights (for example ``frame_policy``, the JSON of
+            the ``FramePairPolicy`` a video model was trained with); ``load_model`` returns them as
+            ``model.srlib_file_metadata``.
 
     Returns:
         The path written.
@@ -76,7 +81,7 @@ def save_model(model: nn.Module, path: str | os.PathLike) -> Path:
     if path.suffix != ".safetensors":
         path = path.with_name(path.name + ".safetensors")
     config = dict(getattr(model, "srlib_config", {}))
-    metadata = {
+    core = {
         "format": "srlib",
         "srlib_format_version": FORMAT_VERSION,
         "arch": registered_name(model),
@@ -86,9 +91,10 @@ def save_model(model: nn.Module, path: str | os.PathLike) -> Path:
     }
     tag = getattr(model, "srlib_tag", None)
     if tag:
-        metadata["tag"] = tag
+        core["tag"] = tag
+    extra = {str(k): str(v) for k, v in (metadata or {}).items() if k not in core}
     state = model.state_dict()
-    return atomic_write(path, lambda f: write_state_dict(f, state, metadata))
+    return atomic_write(path, lambda f: write_state_dict(f, state, {**extra, **core}))
 
 
 def load_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:
@@ -360,27 +366,37 @@ def load_model(path: str | os.PathLike, **overrides: Any) -> nn.Module:
         log.info("Recognised %s as %r with %s", path, name, detected)
     model = create_model(name, **kwargs)
     load_weights(model, state, strict=True)
+    own = ("format", "srlib_format_version", "arch", "kwargs", "scale", "srlib_version", "tag")
+    model.srlib_file_metadata = {  # type: ignore[assignment]
+        k: v for k, v in (header.metadata if header else {}).items() if k not in own
+    }
     return model.eval()
 
 
-def resolve_model(model: str, *, scale: int, weights: str | None = None) -> nn.Module:
-    """A registered name (optionally with ``weights``) or a weight file, built for ``scale``.
+def resolve_model(model: str, *, scale: int | None = None, weights: str | None = None) -> nn.Module:
+    """A registered name (optionally with ``weights``) or a weight file, for ``scale``.
 
-    This is what the CLIs' ``--model NAME_OR_WEIGHTS [--weights FILE]`` means.
+    This is what the CLIs' ``--model NAME_OR_WEIGHTS [--weights FILE]`` means. A weight file keeps its
+    own scale when ``scale`` is ``None``; another scale is an error unless the architecture's weights
+    serve every scale (``any_scale_weights``: VDSR), which is then rebuilt at ``scale``.
+
+    Raises:
+        ValueError: weights for another scale, or any loading problem (named).
     """
     if Path(model).suffix in (".safetensors", ".pth", ".pt", ".ckpt") or Path(model).is_file():
         net = load_model(model)
-        native = int(getattr(net, "scale", scale))
-        if native != int(scale):
-            # Multi-scale architectures (VDSR) rebuild for the requested scale; others cannot.
-            try:
-                net = load_model(model, scale=scale)
-            except ValueError as err:
+        native = int(getattr(net, "scale", scale or 1))
+        if scale is not None and native != int(scale):
+            entry = get_model_entry(registered_name(net))
+            if not entry.any_scale_weights:
                 raise ValueError(
-                    f"The weights in {model} are for x{native} and do not fit x{scale}; use --scale {native}."
-                ) from err
+                    f"The weights in {model} are for x{native}; they cannot upscale x{scale} "
+                    f"(use --scale {native}, with --outscale {scale} for another final size)."
+                )
+            log.info("%s: %s weights serve every scale; rebuilt for x%d", model, entry.name, scale)
+            net = load_model(model, scale=scale)
     else:
-        net = create_model(model, scale=scale)
+        net = create_model(model, **({"scale": scale} if scale is not None else {}))
     if weights is not None:
         load_weights(net, weights)
     return net.eval()

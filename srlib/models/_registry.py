@@ -91,6 +91,7 @@ class ModelEntry:
     detector: Detector | None = None
     detect_before: tuple[str, ...] = ()
     tags: tuple[WeightTag, ...] = ()
+    any_scale_weights: bool = False
 
     def valid_kwargs(self) -> list[str]:
         """Keyword arguments accepted by the class (``scale`` among them for SR networks)."""
@@ -157,6 +158,7 @@ def register_model(
     detector: Detector | None = None,
     detect_before: Iterable[str] = (),
     tags: Iterable[WeightTag] = (),
+    any_scale_weights: bool = False,
 ) -> Any:
     """Register an entrypoint function (usable as ``@register_model`` or ``@register_model(...)``).
 
@@ -189,6 +191,7 @@ def register_model(
             detector=detector,
             detect_before=tuple(detect_before),
             tags=tuple(tags),
+            any_scale_weights=any_scale_weights,
         )
         _add(entry)
         return func

@@ -32,7 +32,12 @@ class Bicubic(nn.Module):
             return imresize(x.float(), float(self.scale)).clamp(0.0, 1.0)
 
 
-@register_model(scales=(1, 2, 3, 4, 6, 8), default_scale=4, paper="Keys, IEEE TASSP 1981 (MATLAB imresize)")
+@register_model(
+    scales=(1, 2, 3, 4, 6, 8),
+    default_scale=4,
+    paper="Keys, IEEE TASSP 1981 (MATLAB imresize)",
+    any_scale_weights=True,  # no weights at all
+)
 def bicubic(**kwargs) -> Bicubic:
     """MATLAB-compatible antialiased bicubic interpolation (no parameters)."""
     return Bicubic(**kwargs)

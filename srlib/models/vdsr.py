@@ -155,6 +155,7 @@ _PAPER = "Kim, Lee, Lee, 'Accurate Image Super-Resolution Using Very Deep Convol
     paper=_PAPER,
     checkpoint_filter_fn=checkpoint_filter_fn,
     detector=_detect,
+    any_scale_weights=True,  # pre-upsampling: one set of weights serves x2, x3 and x4 (the paper's)
 )
 def vdsr(**kwargs) -> VDSR:
     """VDSR, 20 layers; Y-channel reference model by default (``in_chans=3`` for RGB)."""
