@@ -114,9 +114,9 @@ def _load_model(args: Namespace):
     if args.backend == "onnxruntime":
         from srlib.inference.onnx import OnnxRuntimeModel, export_onnx
 
-        folder = tempfile.mkdtemp(prefix="srlib-onnx-")
-        export_onnx(net, Path(folder) / "model.onnx")
-        return OnnxRuntimeModel(Path(folder) / "model.onnx")
+        with tempfile.TemporaryDirectory(prefix="srlib-onnx-") as folder:  # the session keeps the model
+            export_onnx(net, Path(folder) / "model.onnx")
+            return OnnxRuntimeModel(Path(folder) / "model.onnx")
     return net.eval()
 
 
