@@ -54,9 +54,12 @@ def main() -> None:
         "Every model takes RGB in [0, 1] and returns RGB in [0, 1] (`srlib.create_model(name, scale=s)`).",
         "Params and MB at the default scale; GFLOPs for one 64x64 LR input at that scale; Set5 x4",
         "Y-PSNR (4-px border, srlib's protocol) for each published weight file available to the build.",
+        "Weight tags name other trainings of the same network (`srlib.create_model(\"minisrresnet.gan\")`).",
+        "Tiles: whether `--tile` may split the input (`ModelInfo.supports_tiling`).",
         "",
-        "| model | paper | scales | default | params | MB (fp32) | GFLOPs @64x64 | Set5 x4 PSNR (weights) |",
-        "|---|---|---|---|---:|---:|---:|---|",
+        "| model | paper | scales | default | params | MB (fp32) | GFLOPs @64x64 | tags | tiles "
+        "| Set5 x4 PSNR (weights) |",
+        "|---|---|---|---|---:|---:|---:|---|---|---|",
     ]
     for name in srlib.list_models():
         entry = get_model_entry(name)
@@ -67,9 +70,11 @@ def main() -> None:
         gflops = flops_64(name, scale) / 1e9
         score = "; ".join(scores.get(name, [])) or "–"
         scales = ", ".join(str(s) for s in entry.scales)
+        tags = ", ".join(f"`{t.name}`" + (f" (`{t.alias}`)" if t.alias else "") for t in entry.tags) or "–"
+        tiles = "yes" if entry.supports_tiling else "no"
         lines.append(
             f"| `{name}` | {entry.paper or '–'} | {scales} | x{scale} | {params:,} | {size_mb:.2f} | "
-            f"{gflops:.2f} | {score} |"
+            f"{gflops:.2f} | {tags} | {tiles} | {score} |"
         )
     (DOCS / "models.md").write_text("\n".join(lines) + "\n")
     print(f"wrote {DOCS / 'models.md'} ({len(srlib.list_models())} models)")
