@@ -39,6 +39,7 @@ _LAZY = {
     "models": "srlib.models",
     "lit": "srlib.lit",
     "inference": "srlib.inference",
+    "upscale_video": "srlib.inference",
 }
 
 __all__ = [
@@ -56,6 +57,7 @@ __all__ = [
     "register_model",
     "save_model",
     "upscale",
+    "upscale_video",
 ]
 
 

@@ -4,6 +4,7 @@ from srlib.inference.engine import Upscaler
 from srlib.inference.output_size import OutputSize
 from srlib.inference.pictures import Picture, read_picture, write_picture
 from srlib.inference.upscale import FolderReport, upscale, upscale_file, upscale_folder, upscale_picture
+from srlib.inference.video import upscale_video
 
 __all__ = [
     "FolderReport",
@@ -15,5 +16,6 @@ __all__ = [
     "upscale_file",
     "upscale_folder",
     "upscale_picture",
+    "upscale_video",
     "write_picture",
 ]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import os
 import statistics
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -54,8 +55,15 @@ class _Decoded:
         return (self.times[-1] - self.times[0] + self.period) if self.times else 0.0
 
 
-def _open_video(path: Path) -> av.container.InputContainer:
-    """Open ``path`` for reading; clear errors for missing, unreadable and video-less files."""
+def open_video(path: str | os.PathLike) -> av.container.InputContainer:
+    """Open ``path`` for reading; clear errors for missing, unreadable and video-less files.
+
+    Raises:
+        FileNotFoundError: ``path`` is not a file.
+        ValueError: FFmpeg cannot open it (corrupt, an .mp4 cut short, not a video) or it has no video
+            stream; the message names the file.
+    """
+    path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"Video file {path} does not exist.")
     try:
@@ -70,6 +78,9 @@ def _open_video(path: Path) -> av.container.InputContainer:
         container.close()
         raise ValueError(f"Video file {path} has no video stream (its streams: {kinds}).")
     return container
+
+
+_open_video = open_video  # the old private name
 
 
 def _header_fps(stream: Any) -> float | None:
@@ -140,6 +151,6 @@ def _truncation_check(decoded: _Decoded, container: Any, path: Path) -> None:
 
 def _probe(path: Path) -> tuple[int, int]:
     """Fast header scan: open, find the video stream, return its ``(height, width)``."""
-    with _open_video(path) as container:
+    with open_video(path) as container:
         ctx = container.streams.video[0].codec_context
         return int(ctx.height), int(ctx.width)

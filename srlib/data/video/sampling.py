@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from srlib.data.video._fields import settings_from
-from srlib.data.video.decode import _Decoded, _header_fps, _iter_frames, _open_video, _truncation_check
+from srlib.data.video.decode import _Decoded, _header_fps, _iter_frames, _truncation_check, open_video
 
 log = logging.getLogger(__name__)
 
@@ -131,7 +131,7 @@ def _decode_every_nth(path: Path, sampling: FrameSampling) -> _Decoded:
     times: list[float] = []
     picks: list[tuple[int, float, np.ndarray]] = []
     size = (0, 0)
-    with _open_video(path) as container:
+    with open_video(path) as container:
         header_fps = _header_fps(container.streams.video[0])
         t0 = None
         for i, t, frame in _iter_frames(container, path, problems):
@@ -170,7 +170,7 @@ def _decode_nearest(path: Path, targets: Sequence[float], align_start: bool) -> 
             converted[i] = frame.to_ndarray(format="rgb24")
         picks.append((i, t, converted[i]))
 
-    with _open_video(path) as container:
+    with open_video(path) as container:
         header_fps = _header_fps(container.streams.video[0])
         t0, k, prev = None, 0, None
         for i, t, frame in _iter_frames(container, path, problems):

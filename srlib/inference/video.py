@@ -1,0 +1,649 @@
+"""Upscale a video file: PyAV decode -> batches of frames -> model -> encode, streamed in three threads.
+
+:func:`upscale_video` runs three stages that overlap:
+
+* **decode** (a worker thread): demuxes the input, decodes the video to RGB frames in batches and
+  collects the audio packets (copied, never re-encoded);
+* **compute** (a worker thread): runs each batch through the :class:`~srlib.inference.engine.Upscaler`
+  (and the :class:`~srlib.inference.output_size.OutputSize`, when given);
+* **encode** (the calling thread): converts to ``yuv420p``, encodes (H.264 by default) and muxes the
+  frames with their original timestamps, and the audio packets unchanged.
+
+The stages are joined by two queues of :data:`QUEUE_DEPTH` batches each, so at most
+``QUEUE_DEPTH`` decoded and ``QUEUE_DEPTH`` upscaled batches wait between stages, besides the one
+batch each stage holds: memory is bounded by the batch size, not by the length of the video. An
+exception in any stage stops the other two (they poll a shared stop flag while waiting), both worker
+threads are joined, and the first exception is raised in the caller.
+
+The result is written to a hidden temporary sibling of ``dst`` (``.NAME.*.tmp``, as
+:func:`srlib._fs.atomic_write`) and renamed into place only once the whole video is encoded and
+checked, so an interrupted or failed job leaves nothing that looks finished.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import os
+import queue
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from fractions import Fraction
+from pathlib import Path
+from typing import IO, Any
+
+import av
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from srlib._fs import atomic_write
+from srlib.inference.engine import Upscaler
+from srlib.inference.output_size import OutputSize
+
+__all__ = ["QUEUE_DEPTH", "VideoReport", "upscale_video"]
+
+log = logging.getLogger(__name__)
+
+QUEUE_DEPTH = 2
+"""Batches that may wait between two stages (decode -> compute, compute -> encode)."""
+
+_POLL_S = 0.05  # how often a waiting stage looks at the stop flag
+_END = object()  # end of stream, sent down the queues
+_STOPPED = object()  # returned by a wait interrupted by the stop flag
+_AVCOL_SPC_BT709 = 1
+
+
+def _sws_flags() -> int:
+    """swscale flags for YUV <-> RGB: accurate rounding and full chroma (the defaults darken by ~1 level
+    per round trip)."""
+    from av.video.reformatter import Interpolation
+
+    flags = ("BICUBIC", "ACCURATE_RND", "FULL_CHR_H_INT", "FULL_CHR_H_INP")
+    return sum(int(Interpolation[name]) for name in flags)
+
+
+@dataclass(frozen=True)
+class VideoReport:
+    """What :func:`upscale_video` wrote.
+
+    Attributes:
+        src: the input file.
+        dst: the output file.
+        frames: video frames written (as many as decoded).
+        fps: the input's average frame rate (frames per second, from its header).
+        duration: video duration in seconds, from the first frame's time to the end of the last.
+        seconds: wall-clock time of the whole job.
+        frames_per_second: ``frames / seconds`` (decode, upscale and encode together).
+        width_in: input frame width.
+        height_in: input frame height.
+        width_out: output frame width.
+        height_out: output frame height.
+        audio_streams: audio streams copied unchanged.
+    """
+
+    src: Path
+    dst: Path
+    frames: int
+    fps: float
+    duration: float
+    seconds: float
+    frames_per_second: float
+    width_in: int
+    height_in: int
+    width_out: int
+    height_out: int
+    audio_streams: int
+
+
+@dataclass
+class _Batch:
+    """Consecutive frames with their timestamps, and the audio packets demuxed before them."""
+
+    audio: list[Any]
+    first: int  # index of the first frame in the video
+    frames: np.ndarray | None = None  # (B, h, w, 3) uint8
+    pts: list[int] = field(default_factory=list)
+    durations: list[int] = field(default_factory=list)
+
+
+class _Stages:
+    """The stop flag, the first error and the bounded queues shared by the three stages."""
+
+    def __init__(self) -> None:
+        self.stop = threading.Event()
+        self.error: BaseException | None = None
+        self._lock = threading.Lock()
+        self.decoded: queue.Queue = queue.Queue(maxsize=QUEUE_DEPTH)
+        self.upscaled: queue.Queue = queue.Queue(maxsize=QUEUE_DEPTH)
+
+    def fail(self, error: BaseException) -> None:
+        with self._lock:
+            if self.error is None:
+                self.error = error
+        self.stop.set()
+
+    def put(self, q: queue.Queue, item: Any) -> bool:
+        """Put ``item``, waiting for room; ``False`` when stopped before there was any."""
+        while not self.stop.is_set():
+            try:
+                q.put(item, timeout=_POLL_S)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def get(self, q: queue.Queue) -> Any:
+        """The next item, or ``_STOPPED`` once the stop flag is set."""
+        while not self.stop.is_set():
+            try:
+                return q.get(timeout=_POLL_S)
+            except queue.Empty:
+                continue
+        return _STOPPED
+
+    def thread(self, name: str, work: Callable[[], None]) -> threading.Thread:
+        def run() -> None:
+            try:
+                work()
+            except BaseException as err:  # handed to the caller's thread
+                self.fail(err)
+
+        return threading.Thread(target=run, name=name, daemon=True)
+
+
+@dataclass
+class _Source:
+    """The opened input and what the stages need to know about it."""
+
+    path: Path
+    container: Any
+    video: Any
+    audio: list[Any]
+    fps: Fraction | None
+    declared_frames: int
+    decoded: int = 0
+    video_start: float | None = None
+    video_end: float | None = None
+    stream_ends: dict[int, float] = field(default_factory=dict)
+
+
+def _check_paths(src: Path, dst: Path, overwrite: bool) -> None:
+    if not src.is_file():
+        raise FileNotFoundError(f"Video file {src} does not exist.")
+    if dst.resolve() == src.resolve() or (dst.exists() and os.path.samefile(src, dst)):
+        raise ValueError(f"The output {dst} is the input video; choose another output path.")
+    if dst.is_dir():
+        raise ValueError(f"The output {dst} is a folder; give a file name such as {dst / src.name}.")
+    if dst.exists() and not overwrite:
+        raise FileExistsError(f"{dst} already exists; pass overwrite=True to replace it.")
+
+
+def _output_format(dst: Path) -> str:
+    """The FFmpeg muxer FFmpeg itself picks for ``dst``'s extension."""
+    probe = io.BytesIO()
+    probe.name = dst.name  # av_guess_format reads the name of a file object
+    try:
+        container = av.open(probe, "w")
+    except ValueError as err:
+        raise ValueError(
+            f"Cannot tell the video format of {dst} from its extension; use .mp4, .mkv or .mov."
+        ) from err
+    name = container.format.name
+    container.close()
+    return name
+
+
+def _check_codec(codec: str) -> None:
+    try:
+        av.Codec(codec, "w")
+    except Exception as err:  # UnknownCodecError, or a decoder-only name
+        raise ValueError(f"Unknown video encoder {codec!r} (FFmpeg has no encoder of that name).") from err
+
+
+def _frame_step(src: _Source) -> int:
+    """One frame period in the video stream's time base (for frames without a timestamp or duration)."""
+    tb = src.video.time_base
+    if src.fps and tb:
+        return max(1, round(1 / (src.fps * tb)))
+    return 1
+
+
+def _decode(src: _Source, stages: _Stages, batch_size: int) -> None:
+    """The decode stage: batches of RGB frames (with the audio packets read before them) -> queue."""
+    video, audio_ids = src.video, {s.index for s in src.audio}
+    video.thread_type = "AUTO"
+    step, tb = _frame_step(src), video.time_base
+    pending = _Batch(audio=[], first=0)
+    frames: list[np.ndarray] = []
+    size: tuple[int, int] | None = None
+    last_pts: int | None = None
+    flags = _sws_flags()
+
+    def send() -> bool:
+        nonlocal pending, frames
+        if frames:
+            pending.frames = np.stack(frames)
+        ok = stages.put(stages.decoded, pending)
+        pending, frames = _Batch(audio=[], first=src.decoded), []
+        return ok
+
+    try:
+        for packet in src.container.demux(video, *src.audio):
+            if stages.stop.is_set():
+                return
+            if packet.stream.index in audio_ids:
+                if packet.size:  # not the empty packet that ends the stream
+                    pending.audio.append(packet)
+                    _note_end(src, packet)
+                continue
+            for frame in packet.decode():
+                if size is None:
+                    size = (frame.height, frame.width)
+                elif size != (frame.height, frame.width):
+                    raise ValueError(
+                        f"Video {src.path} changes frame size mid-stream ({size[1]}x{size[0]} -> "
+                        f"{frame.width}x{frame.height} at frame {src.decoded}); re-encode it at one size."
+                    )
+                pts = frame.pts if frame.pts is not None else (last_pts + step if last_pts is not None else 0)
+                if last_pts is not None and pts <= last_pts:  # keep the encoder's timestamps increasing
+                    pts = last_pts + 1
+                duration = frame.duration or step
+                frames.append(frame.to_ndarray(format="rgb24", interpolation=flags))
+                pending.pts.append(pts)
+                pending.durations.append(duration)
+                last_pts = pts
+                src.decoded += 1
+                src.video_end = float((pts + duration) * tb)
+                if src.video_start is None:
+                    src.video_start = float(pts * tb)
+                if len(frames) == batch_size and not send():
+                    return
+    except av.FFmpegError as err:
+        raise ValueError(
+            f"Decoding {src.path} failed after {src.decoded} frame(s) ({err}); the file looks truncated or "
+            "corrupt."
+        ) from err
+    if src.decoded == 0:
+        raise ValueError(f"No video frame could be decoded from {src.path}; the file is empty or corrupt.")
+    _check_complete(src)
+    if (frames or pending.audio) and not send():
+        return
+    stages.put(stages.decoded, _END)
+
+
+def _note_end(src: _Source, packet: Any) -> None:
+    if packet.pts is not None and packet.time_base:
+        end = float((packet.pts + (packet.duration or 0)) * packet.time_base)
+        src.stream_ends[packet.stream.index] = max(end, src.stream_ends.get(packet.stream.index, end))
+
+
+def _check_complete(src: _Source) -> None:
+    """Refuse a clip that ends before the length its header declares (a truncated file)."""
+    video, container = src.video, src.container
+    if src.declared_frames and src.decoded < src.declared_frames:
+        raise ValueError(
+            f"Only {src.decoded} of the {src.declared_frames} frames the header of {src.path} declares "
+            "could be decoded; the file looks truncated. Nothing was written."
+        )
+    period = float(1 / src.fps) if src.fps else 0.04
+    end = src.video_end or 0.0
+    if video.duration and video.time_base:
+        start = float((video.start_time or 0) * video.time_base)
+        declared, decoded = float(video.duration * video.time_base), end - start
+    elif container.duration:
+        start = (container.start_time or 0) / 1_000_000
+        declared = container.duration / 1_000_000
+        decoded = max([end, *src.stream_ends.values()]) - start
+    else:
+        return
+    if declared - decoded > 1.5 * period + 0.01 * declared:
+        raise ValueError(
+            f"Decoded {decoded:.3f} s of the {declared:.3f} s the header of {src.path} declares; the file "
+            "looks truncated. Nothing was written."
+        )
+
+
+def _even(x: torch.Tensor) -> torch.Tensor:
+    """Pad an odd height or width by one replicated row/column (``yuv420p`` needs even sizes)."""
+    h, w = x.shape[-2:]
+    if h % 2 or w % 2:
+        x = F.pad(x, (0, w % 2, 0, h % 2), mode="replicate")
+    return x
+
+
+def _compute(stages: _Stages, run: Callable[[torch.Tensor], torch.Tensor], name: str) -> None:
+    """The compute stage: decoded batches -> model (and final resize) -> uint8 batches -> queue."""
+    while True:
+        item = stages.get(stages.decoded)
+        if item is _STOPPED:
+            return
+        if item is not _END and item.frames is not None:
+            x = torch.from_numpy(item.frames).permute(0, 3, 1, 2).float().div_(255.0)
+            try:
+                y = _even(run(x))
+            except BaseException as err:
+                last = item.first + len(item.frames) - 1
+                err.add_note(f"(while upscaling frames {item.first}-{last} of {name})")
+                raise
+            item.frames = y.mul(255.0).round_().clamp_(0, 255).to(torch.uint8).permute(0, 2, 3, 1).numpy()
+        if not stages.put(stages.upscaled, item) or item is _END:
+            return
+
+
+@contextmanager
+def _progress(description: str, total: int | None, enabled: bool) -> Iterator[Callable[[int], None]]:
+    """Yield ``advance(frames)``; a rich bar with frames/s and ETA on stderr when ``enabled``."""
+    if not enabled:
+        yield lambda n: None
+        return
+    from rich.console import Console
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
+    columns = (
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("frames"),
+        TextColumn("{task.fields[rate]:.2f} frames/s"),
+        TimeElapsedColumn(),
+        TextColumn("ETA"),
+        TimeRemainingColumn(),
+    )
+    start = time.perf_counter()
+    with Progress(*columns, console=Console(stderr=True)) as bar:
+        task = bar.add_task(description, total=total, rate=0.0)
+
+        def advance(n: int) -> None:
+            done = bar.tasks[0].completed + n
+            bar.update(task, advance=n, rate=done / max(time.perf_counter() - start, 1e-9))
+
+        yield advance
+
+
+class _Sink:
+    """The encode stage: owns the output container; muxes audio packets, encodes upscaled frames."""
+
+    def __init__(self, out: Any, dst: Path, src: _Source, codec: str, options: dict[str, str]) -> None:
+        self.out, self.dst, self.src, self.codec = out, dst, src, codec
+        self.size: tuple[int, int] | None = None
+        self.frames = 0
+        self.bt709 = src.video.codec_context.colorspace == _AVCOL_SPC_BT709
+        try:
+            self.video = out.add_stream(codec, rate=src.fps, options=options)
+            self.audio = {s.index: out.add_stream_from_template(s) for s in src.audio}
+        except (ValueError, av.FFmpegError) as err:
+            raise self._unfit(err) from err
+        tb = src.video.time_base
+        self.video.pix_fmt = "yuv420p"
+        self.video.time_base = tb
+        self.video.codec_context.time_base = tb
+        in_ctx = src.video.codec_context
+        for tag in ("colorspace", "color_primaries", "color_trc"):  # keep the input's tags (2 = unspecified)
+            if getattr(in_ctx, tag, 2) not in (0, 2):
+                setattr(self.video.codec_context, tag, getattr(in_ctx, tag))
+        self.video.codec_context.color_range = 1  # limited ("MPEG") range, as the conversion in write()
+        for stream in src.audio:
+            self.audio[stream.index].time_base = stream.time_base
+
+    def _unfit(self, err: Exception) -> ValueError:
+        kinds = ", ".join([self.codec, *(s.codec_context.name for s in self.src.audio)])
+        return ValueError(
+            f"Cannot write {self.dst} as {self.out.format.name} with the codecs {kinds} ({err}); the format "
+            "may not hold them: try .mkv, or another codec."
+        )
+
+    def _start(self, height: int, width: int) -> None:
+        self.video.height, self.video.width = height, width
+        self.size = (height, width)
+        try:
+            self.out.start_encoding()
+        except av.FFmpegError as err:
+            raise self._unfit(err) from err
+
+    def write(self, item: _Batch) -> int:
+        """Mux ``item``'s audio packets and encode its frames; returns the number of frames."""
+        if item.frames is not None and self.size is None:
+            self._start(*item.frames.shape[1:3])
+        if self.size is None:
+            raise ValueError(f"No video frame was decoded from {self.src.path}.")
+        for packet in item.audio:
+            packet.stream = self.audio[packet.stream_index]
+            self.out.mux(packet)
+        if item.frames is None:
+            return 0
+        colorspace, flags = ("ITU709" if self.bt709 else "ITU601"), _sws_flags()
+        for rgb, pts, duration in zip(item.frames, item.pts, item.durations, strict=True):
+            frame = av.VideoFrame.from_ndarray(rgb, format="rgb24")
+            frame = frame.reformat(
+                format="yuv420p", dst_colorspace=colorspace, dst_color_range="MPEG", interpolation=flags
+            )
+            frame.pts, frame.time_base, frame.duration = pts, self.src.video.time_base, duration
+            self.out.mux(self.video.encode(frame))
+        self.frames += len(item.frames)
+        return len(item.frames)
+
+    def finish(self) -> None:
+        self.out.mux(self.video.encode(None))
+
+
+def _open_source(src: Path) -> _Source:
+    from srlib.data.video.decode import open_video
+
+    container = open_video(src)
+    video = container.streams.video[0]
+    rate = video.average_rate or video.guessed_rate or video.base_rate
+    return _Source(
+        path=src,
+        container=container,
+        video=video,
+        audio=list(container.streams.audio),
+        fps=Fraction(rate) if rate else None,
+        declared_frames=int(video.frames or 0),
+    )
+
+
+def _expected_frames(src: _Source) -> int | None:
+    if src.declared_frames:
+        return src.declared_frames
+    video = src.video
+    seconds = (
+        float(video.duration * video.time_base)
+        if video.duration and video.time_base
+        else (src.container.duration or 0) / 1_000_000
+    )
+    return round(seconds * float(src.fps)) if seconds and src.fps else None
+
+
+def _make_runner(
+    model: nn.Module | Upscaler,
+    *,
+    device: str | torch.device | None,
+    dtype: str | torch.dtype | None,
+    tile: int | None,
+    tile_overlap: int,
+    output: OutputSize | None,
+) -> tuple[Upscaler, Callable[[torch.Tensor], torch.Tensor]]:
+    if isinstance(model, Upscaler):
+        given = [n for n, v in (("device", device), ("tile", tile)) if v is not None]
+        if dtype != "auto":
+            given.append("dtype")
+        if given:
+            raise ValueError(
+                f"{' and '.join(given)} cannot be given with an Upscaler; "
+                "set them when building the Upscaler."
+            )
+        upscaler = model
+    elif isinstance(model, nn.Module):
+        upscaler = Upscaler(model, device=device, dtype=dtype, tile=tile, tile_overlap=tile_overlap)
+    else:
+        raise TypeError(f"model must be an nn.Module or an Upscaler, got {type(model).__name__}.")
+    if output is None:
+        return upscaler, upscaler
+    if not isinstance(output, OutputSize):
+        raise TypeError(f"output must be an OutputSize, got {type(output).__name__}.")
+    return upscaler, lambda x: output.run(x, upscaler)
+
+
+def upscale_video(
+    src: str | os.PathLike,
+    dst: str | os.PathLike,
+    model: nn.Module | Upscaler,
+    *,
+    batch_size: int = 4,
+    tile: int | None = None,
+    tile_overlap: int = 16,
+    dtype: str | torch.dtype | None = "auto",
+    device: str | torch.device | None = None,
+    output: OutputSize | None = None,
+    codec: str = "libx264",
+    crf: int = 18,
+    preset: str = "medium",
+    progress: bool = True,
+    overwrite: bool = False,
+) -> VideoReport:
+    """Upscale every frame of the video ``src`` with ``model`` and write the result to ``dst``.
+
+    Decoding, the model and encoding run in three overlapping threads joined by bounded queues (see
+    the module docstring). Each frame keeps its timestamp and duration, so the output has the input's
+    frame count, frame rate and duration; audio streams are copied packet for packet. Subtitle and data
+    streams are not copied. The output is ``yuv420p``: an odd final height or width is padded by one
+    replicated row or column to the next even number.
+
+    Args:
+        src: the input video (any container and codec FFmpeg reads).
+        dst: the output file; its extension picks the container (``.mp4``, ``.mkv``, ``.mov``, ...).
+        model: an srlib-contract network (zoo model, ``OnnxRuntimeModel``, ...) or a ready
+            :class:`~srlib.inference.engine.Upscaler` (then ``device``, ``dtype`` and ``tile`` must be
+            left unset: the Upscaler's own settings are used).
+        batch_size: frames per model call.
+        tile: tile size in input pixels (``None``: whole frames).
+        tile_overlap: input pixels shared by neighbouring tiles.
+        dtype: ``"auto"``, ``"bf16"``, ``"fp16"``, ``"fp32"`` or a ``torch.dtype`` (see
+            :func:`srlib.precision.resolve_dtype`).
+        device: where the model runs (default: where its parameters are).
+        output: the final size (``outscale``, ``size``, ``height``, filter, ``FramePairPolicy``);
+            ``None`` keeps the model's scale.
+        codec: the FFmpeg video encoder (``"libx264"`` = H.264).
+        crf: constant rate factor given to the encoder (lower is better quality; encoders without
+            the option ignore it).
+        preset: encoder speed preset (``"ultrafast"`` ... ``"veryslow"`` for libx264).
+        progress: show a rich progress bar with frames/s and ETA on stderr.
+        overwrite: replace an existing ``dst``.
+
+    Returns:
+        A :class:`VideoReport` of what was written.
+
+    Raises:
+        FileNotFoundError: ``src`` does not exist.
+        FileExistsError: ``dst`` exists and ``overwrite`` is False.
+        ValueError: ``dst`` is ``src``; an unknown output extension or encoder; an input that cannot be
+            opened, has no video stream, changes frame size, fails to decode or is shorter than its header
+            declares (truncated). Nothing is left at ``dst`` (nor a temporary file) after any error,
+            including one raised by the model.
+
+    Shape:
+        - frames ``(h, w)`` -> ``(h*s, w*s)`` at the model's scale ``s``, or the size ``output`` gives
+          (rounded up to even numbers).
+
+    """
+    started = time.perf_counter()
+    src, dst = Path(src), Path(dst)
+    if int(batch_size) < 1:
+        raise ValueError(f"batch_size must be at least 1, got {batch_size!r}.")
+    _check_paths(src, dst, overwrite)
+    out_format = _output_format(dst)
+    _check_codec(codec)
+    upscaler, run = _make_runner(
+        model, device=device, dtype=dtype, tile=tile, tile_overlap=tile_overlap, output=output
+    )
+    options = {"crf": str(crf), "preset": str(preset)}
+    source = _open_source(src)
+    sink: _Sink | None = None
+
+    def write(f: IO[bytes]) -> None:
+        nonlocal sink
+        stages = _Stages()
+        threads = [
+            stages.thread("srlib-video-decode", lambda: _decode(source, stages, int(batch_size))),
+            stages.thread("srlib-video-compute", lambda: _compute(stages, run, str(src))),
+        ]
+        out = av.open(f, "w", format=out_format)
+        finished = False
+        try:
+            sink = _Sink(out, dst, source, codec, options)
+            for t in threads:
+                t.start()
+            with _progress(src.name, _expected_frames(source), progress) as advance:
+                while True:
+                    item = stages.get(stages.upscaled)
+                    if item is _STOPPED or item is _END:
+                        break
+                    advance(sink.write(item))
+            if stages.error is None:
+                sink.finish()
+                finished = True
+        except BaseException as err:
+            stages.fail(err)
+        finally:
+            stages.stop.set()
+            for t in threads:
+                if t.ident is not None:
+                    t.join()
+            try:
+                out.close()
+            except Exception:  # the trailer of an abandoned file: the error that stopped us matters
+                if finished:
+                    raise
+        if stages.error is not None:
+            raise stages.error
+        if not overwrite and dst.exists():  # appeared while we worked: do not replace it
+            raise FileExistsError(f"{dst} appeared while upscaling; pass overwrite=True to replace it.")
+
+    try:
+        atomic_write(dst, write)
+    finally:
+        source.container.close()
+    assert sink is not None
+    seconds = time.perf_counter() - started
+    h_in, w_in = source.video.codec_context.height, source.video.codec_context.width
+    h_out, w_out = sink.size or (0, 0)
+    report = VideoReport(
+        src=src,
+        dst=dst,
+        frames=sink.frames,
+        fps=float(source.fps) if source.fps else 0.0,
+        duration=(source.video_end or 0.0) - (source.video_start or 0.0),
+        seconds=seconds,
+        frames_per_second=sink.frames / seconds if seconds > 0 else 0.0,
+        width_in=int(w_in),
+        height_in=int(h_in),
+        width_out=int(w_out),
+        height_out=int(h_out),
+        audio_streams=len(source.audio),
+    )
+    log.info(
+        "%s -> %s: %d frames %dx%d -> %dx%d in %.1f s (%.2f frames/s, %s)",
+        src,
+        dst,
+        report.frames,
+        w_in,
+        h_in,
+        w_out,
+        h_out,
+        seconds,
+        report.frames_per_second,
+        upscaler.dtype,
+    )
+    return report
