@@ -34,7 +34,6 @@ __all__ = ["main", "upscale"]
 
 log = logging.getLogger(__name__)
 
-VIDEO_SUFFIXES = (".mp4", ".mkv", ".mov", ".avi", ".webm", ".m4v", ".ts", ".flv", ".mpg", ".mpeg")
 
 
 def _parser() -> ArgumentParser:
@@ -155,7 +154,9 @@ def _run(args: Namespace) -> int:
     check_writable(dst)
     if dst.exists() and not args.overwrite:
         raise ValueError(f"{dst} exists; pass --overwrite to replace it.")
-    if src.suffix.lower() in VIDEO_SUFFIXES:
+    from srlib.data.video.decode import VIDEO_EXTENSIONS
+
+    if src.suffix.lower() in VIDEO_EXTENSIONS:
         from srlib.inference.video import upscale_video
 
         report = upscale_video(

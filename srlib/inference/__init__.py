@@ -4,13 +4,14 @@ from srlib.inference.engine import Upscaler
 from srlib.inference.output_size import OutputSize
 from srlib.inference.pictures import Picture, read_picture, write_picture
 from srlib.inference.upscale import FolderReport, upscale, upscale_file, upscale_folder, upscale_picture
-from srlib.inference.video import upscale_video
+from srlib.inference.video import VideoReport, upscale_video
 
 __all__ = [
     "FolderReport",
     "OutputSize",
     "Picture",
     "Upscaler",
+    "VideoReport",
     "read_picture",
     "upscale",
     "upscale_file",

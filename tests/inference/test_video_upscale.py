@@ -282,3 +282,32 @@ def test_variable_frame_rate_timestamps_are_kept(bicubic, tmp_path):
         container.mux(video.encode())
     upscale_video(src, tmp_path / "up.mkv", bicubic, progress=False)
     assert _video_facts(tmp_path / "up.mkv")["times"] == pytest.approx([t / 1000 for t in times])
+
+
+def test_the_upscale_cli_takes_videos(tmp_path, capsys) -> None:
+    from srlib.upscale import main
+
+    src = make_clip(tmp_path / "clip.mp4")
+    dst = tmp_path / "out" / "clip_x2.mp4"
+    args = [str(src), str(dst), "--model", "bicubic", "--scale", "2", "--no-progress", "--height", "50"]
+    assert main(args) == 0
+    facts = _video_facts(dst)
+    assert facts["frames"] == FRAMES and facts["size"] == (66, 50)
+    assert "12 frames" in capsys.readouterr().out
+    assert main(args) == 2 and "--overwrite" in capsys.readouterr().err  # never replaced silently
+    (tmp_path / "cut.mp4").write_bytes(src.read_bytes()[: src.stat().st_size // 2])
+    assert (
+        main(
+            [
+                str(tmp_path / "cut.mp4"),
+                str(tmp_path / "cut_x2.mp4"),
+                "--model",
+                "bicubic",
+                "--scale",
+                "2",
+                "--no-progress",
+            ]
+        )
+        == 2
+    )
+    assert not (tmp_path / "cut_x2.mp4").exists() and not list(tmp_path.glob(".*"))
