@@ -35,7 +35,6 @@ __all__ = ["main", "upscale"]
 log = logging.getLogger(__name__)
 
 
-
 def _parser() -> ArgumentParser:
     parser = ArgumentParser(prog="python -m srlib.upscale", description=__doc__.split("\n")[0])
     parser.add_argument("input", type=Path, help="image, folder of images, or video")
@@ -189,40 +188,43 @@ def _run_folder(args: Namespace, upscaler, output) -> int:
 
     check_writable(args.output, folder=True)
     pairs = folder_pairs(args.input, args.output, suffix=args.ext, recursive=args.recursive)
+    options = {
+        "alpha": args.alpha,
+        "max_pixels": args.max_pixels,
+        "output": output,
+        "video_options": {
+            "batch_size": args.batch_size,
+            "codec": args.codec,
+            "crf": args.crf,
+            "preset": args.preset,
+        },
+    }
     if args.devices > 1:
         from srlib.inference.batch import upscale_files
+        from srlib.inference.engine import Upscaler
 
         todo = [(s, d) for s, d in pairs if args.overwrite or not d.exists()]
+        per_rank: dict[int, Upscaler] = {}
 
         def process(src: str, dst: str, model) -> None:
-            upscale_file(
-                src,
-                dst,
-                upscaler,
-                output=output,
-                alpha=args.alpha,
-                max_pixels=args.max_pixels,
-                overwrite=True,
-            )
+            # Each rank's copy of the model sits on that rank's device (Lightning moved it there).
+            if id(model) not in per_rank:
+                per_rank[id(model)] = Upscaler(
+                    model, dtype=args.dtype, tile=args.tile, tile_overlap=args.tile_overlap
+                )
+            upscale_file(src, dst, per_rank[id(model)], overwrite=True, **options)
 
         records = upscale_files(
             todo, upscaler.model, process, accelerator=args.accelerator, devices=args.devices
         )
         failed = [(r.src, r.error) for r in records if r.status == "failed"]
-        written = len(records) - len(failed)
         print(
-            f"{written} written, {len(pairs) - len(todo)} skipped, {len(failed)} failed "
+            f"{len(records) - len(failed)} written, {len(pairs) - len(todo)} skipped, {len(failed)} failed "
             f"({args.devices} processes)"
         )
     else:
         report = upscale_folder(
-            pairs,
-            upscaler,
-            output=output,
-            alpha=args.alpha,
-            max_pixels=args.max_pixels,
-            overwrite=args.overwrite,
-            progress=not args.no_progress,
+            pairs, upscaler, overwrite=args.overwrite, progress=not args.no_progress, **options
         )
         failed = report.failed
         for src, reason in report.skipped:
@@ -232,7 +234,7 @@ def _run_folder(args: Namespace, upscaler, output) -> int:
         print(f"failed {src}: {reason}")
     if failed:
         raise ValueError(
-            f"{len(failed)} of {len(pairs)} images could not be upscaled (listed above); "
+            f"{len(failed)} of {len(pairs)} files could not be upscaled (listed above); "
             "the others were written."
         )
     return 0

@@ -204,8 +204,12 @@ def upscale_file(
     alpha: str = "model",
     max_pixels: int | None = None,
     overwrite: bool = False,
+    video_options: dict | None = None,
 ) -> Path:
     """Read ``src``, upscale it and write ``dst`` atomically (its suffix picks the format).
+
+    A video file goes through :func:`srlib.inference.upscale_video` (``video_options``: ``batch_size``,
+    ``codec``, ``crf``, ``preset``).
 
     Raises:
         ValueError: ``dst`` is ``src``, exists without ``overwrite``, or cannot hold the image (alpha
@@ -217,6 +221,13 @@ def upscale_file(
     if dst.exists() and not overwrite:
         raise ValueError(f"{dst} exists; pass --overwrite (overwrite=True) to replace it.")
     upscaler = _as_upscaler(model)
+    from srlib.data.video.decode import VIDEO_EXTENSIONS
+
+    if src.suffix.lower() in VIDEO_EXTENSIONS:
+        from srlib.inference.video import upscale_video
+
+        options = {"progress": False, **(video_options or {})}
+        return upscale_video(src, dst, upscaler, output=output, overwrite=overwrite, **options).dst
     picture = upscale_picture(read_picture(src, max_pixels=max_pixels), upscaler, output=output, alpha=alpha)
     return write_picture(dst, picture)
 
@@ -241,11 +252,15 @@ class FolderReport:
 def folder_pairs(
     src: str | os.PathLike, dst: str | os.PathLike, *, suffix: str | None = None, recursive: bool = False
 ) -> list[tuple[Path, Path]]:
-    """``(input, output)`` pairs for every image of ``src``, mirrored under ``dst``.
+    """``(input, output)`` pairs for every image and video of ``src``, mirrored under ``dst``.
+
+    ``suffix`` sets the images' output format (videos keep theirs); hidden files and folders are skipped.
 
     Raises:
-        ValueError: ``dst`` is ``src`` itself, an unknown output suffix, or no images in ``src``.
+        ValueError: ``dst`` is ``src`` itself, an unknown output suffix, or nothing to upscale in ``src``.
     """
+    from srlib.data.video.decode import VIDEO_EXTENSIONS
+
     src, dst = Path(src), Path(dst)
     if dst.resolve() == src.resolve():
         raise ValueError(f"OUT {dst} is the input folder; choose another folder so the originals are kept.")
@@ -254,13 +269,22 @@ def folder_pairs(
         if suffix.lower() not in FORMATS:
             raise ValueError(f"Unknown output format {suffix!r}; use one of {sorted(FORMATS)}.")
     images = [p for p in list_images(src, recursive=recursive) if p.suffix.lower() in FORMATS]
-    if not images:
-        raise ValueError(f"{src} holds no images srlib can upscale ({', '.join(sorted(FORMATS))}).")
-    pairs = []
+    candidates = src.rglob("*") if recursive else src.iterdir()
+    videos = sorted(
+        p
+        for p in candidates
+        if p.suffix.lower() in VIDEO_EXTENSIONS
+        and p.is_file()
+        and not any(part.startswith(".") for part in p.relative_to(src).parts)
+    )
+    if not images and not videos:
+        kinds = ", ".join(sorted(FORMATS) + list(VIDEO_EXTENSIONS))
+        raise ValueError(f"{src} holds no images or videos srlib can upscale ({kinds}).")
+    pairs = [(v, dst / v.relative_to(src)) for v in videos]
     for image in images:
         out = dst / image.relative_to(src)
         pairs.append((image, out.with_suffix(suffix) if suffix else out))
-    return pairs
+    return sorted(pairs)
 
 
 def upscale_folder(
@@ -272,6 +296,7 @@ def upscale_folder(
     max_pixels: int | None = None,
     overwrite: bool = False,
     progress: bool = True,
+    video_options: dict | None = None,
 ) -> FolderReport:
     """Upscale every ``(src, dst)`` pair; a bad file is recorded and the others are still written.
 
@@ -292,7 +317,14 @@ def upscale_folder(
             else:
                 try:
                     upscale_file(
-                        src, dst, upscaler, output=output, alpha=alpha, max_pixels=max_pixels, overwrite=True
+                        src,
+                        dst,
+                        upscaler,
+                        output=output,
+                        alpha=alpha,
+                        max_pixels=max_pixels,
+                        overwrite=True,
+                        video_options=video_options,
                     )
                     report.written.append((src, dst))
                 except (OSError, ValueError) as err:

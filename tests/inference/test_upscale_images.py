@@ -190,3 +190,45 @@ def test_frame_policy_stored_with_the_weights_is_applied(tmp_path) -> None:
     assert read_picture(tmp_path / "o.png").size == (20, 30)  # the trained 2.5x geometry
     assert main([str(src), str(tmp_path / "o2.png"), "--model", str(weights), "--no-policy"]) == 0
     assert read_picture(tmp_path / "o2.png").size == (16, 24)
+
+
+@pytest.mark.slow
+def test_a_folder_of_images_and_videos_on_two_processes(tmp_path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    from tests.inference.test_video_upscale import make_clip
+
+    src = tmp_path / "in"
+    src.mkdir()
+    for i in range(5):
+        _png(src / f"p{i}.png", np.full((5, 7, 3), 40 * i, np.uint8))
+    make_clip(src / "clip.mp4", audio=False)
+    (src / "bad.png").write_bytes(b"nope")
+    out = tmp_path / "out"
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "srlib.upscale",
+            str(src),
+            str(out),
+            "--model",
+            "bicubic",
+            "--scale",
+            "2",
+            "--devices",
+            "2",
+            "--no-progress",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=tmp_path,
+        env={**os.environ, "OMP_NUM_THREADS": "1"},
+    )
+    assert done.returncode == 2, done.stderr[-2000:]
+    assert "6 written, 0 skipped, 1 failed (2 processes)" in done.stdout
+    assert sorted(p.name for p in out.iterdir()) == ["clip.mp4", *(f"p{i}.png" for i in range(5))]
+    assert read_picture(out / "p3.png").size == (10, 14)
