@@ -59,6 +59,7 @@ def _parser() -> ArgumentParser:
     run.add_argument("--tile-overlap", type=int, default=16, help="input pixels shared by neighbouring tiles")
     run.add_argument("--devices", type=int, default=1, help="processes for a folder (Trainer.predict, DDP)")
     run.add_argument("--accelerator", default="cpu", help="with --devices: cpu, gpu, ...")
+    run.add_argument("--num-nodes", type=int, default=1, help="machines taking part (multi-node DDP)")
     size = parser.add_argument_group("output size").add_mutually_exclusive_group()
     size.add_argument("--outscale", type=float, help="final size = input size x this")
     size.add_argument("--size", metavar="WxH", help="final width x height")
@@ -199,7 +200,7 @@ def _run_folder(args: Namespace, upscaler, output) -> int:
             "preset": args.preset,
         },
     }
-    if args.devices > 1:
+    if args.devices > 1 or args.num_nodes > 1:
         from srlib.inference.batch import upscale_files
         from srlib.inference.engine import Upscaler
 
