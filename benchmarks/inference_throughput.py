@@ -16,6 +16,9 @@ Real-ESRGAN's ``inference_realesrgan_video.py`` runs it: one frame at a time, fp
 (``RealESRGANer.enhance``'s steps), decode, model and encode one after the other. Same weights, same
 clip, same encoder settings; the ratio is printed.
 
+Part 3: peak memory (RSS) of one 3840x2160 input upscaled x2 whole and in 512/256-pixel tiles, each
+in a fresh process.
+
 Run it on an idle machine; the figures name the CPU (``lscpu``).
 """
 
@@ -252,6 +255,51 @@ def part2(args: argparse.Namespace, peaks: dict[str, float]) -> dict:
     return results
 
 
+MEMORY_SCRIPT = """
+import resource, sys, time, torch, srlib
+from srlib.inference import Upscaler
+torch.manual_seed(0)
+net = srlib.create_model(sys.argv[1], scale=int(sys.argv[2]))
+tile = int(sys.argv[3]) or None
+up = Upscaler(net, dtype="fp32", tile=tile, tile_overlap=32)
+x = torch.rand(1, 3, 2160, 3840)
+base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+t = time.perf_counter()
+y = up(x)
+seconds = time.perf_counter() - t
+peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+print(base / 1024, peak / 1024, seconds, tuple(y.shape))
+"""
+
+
+def part3(args: argparse.Namespace) -> list[dict]:
+    """Peak memory of one 4K (3840x2160) input, whole and in tiles, each in a fresh process."""
+    rows = []
+    for tile in (0, 512, 256):
+        out = subprocess.run(
+            [sys.executable, "-c", MEMORY_SCRIPT, args.memory_model, "2", str(tile)],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.split()
+        base, peak, seconds = float(out[0]), float(out[1]), float(out[2])
+        row = {
+            "model": args.memory_model,
+            "tile": tile or None,
+            "peak_mb": peak,
+            "input_and_model_mb": base,
+            "seconds": seconds,
+        }
+        rows.append(row)
+        print(
+            f"  {args.memory_model} x2 on 3840x2160, tile {tile or 'none':>4}: peak RSS {peak:,.0f} MB "
+            f"({base:,.0f} MB before the call; output alone {2160 * 3840 * 4 * 3 * 4 / 2**20:,.0f} MB), "
+            f"{seconds:.1f} s",
+            flush=True,
+        )
+    return rows
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--models", default=",".join(FAST), help="comma list, or 'all'")
@@ -264,6 +312,8 @@ def main() -> None:
     parser.add_argument("--frames", type=int, default=48)
     parser.add_argument("--video-batch", type=int, default=4)
     parser.add_argument("--video-repeats", type=int, default=3)
+    parser.add_argument("--memory-model", default="fsrcnn", help="model for the 4K peak-memory part")
+    parser.add_argument("--no-memory", dest="memory", action="store_false")
     parser.add_argument("--json", type=Path, default=None)
     args = parser.parse_args()
     if args.quick:
@@ -292,6 +342,9 @@ def main() -> None:
         report["models"] = part1(models, args, peaks)
     print("part 2: SRVGG-compact x4, 144p clip, end to end")
     report["video"] = part2(args, peaks)
+    if args.memory:
+        print("part 3: peak memory on a 4K input")
+        report["memory"] = part3(args)
     if args.json:
         args.json.write_text(json.dumps(report, indent=2))
 
