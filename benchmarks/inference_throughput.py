@@ -215,6 +215,7 @@ def realesrgan_style(src: Path, dst: Path, net: torch.nn.Module, crf: int, prese
 
 
 def part2(args: argparse.Namespace, peaks: dict[str, float]) -> dict:
+    """The same clip three ways: Real-ESRGAN-style, srlib in fp32 (a CPU without native bf16) and auto."""
     from srlib.inference.video import upscale_video
 
     folder = Path(tempfile.mkdtemp())
@@ -222,22 +223,26 @@ def part2(args: argparse.Namespace, peaks: dict[str, float]) -> dict:
     torch.manual_seed(0)
     net = srlib.create_model("srvgg_compact", scale=4).eval()
     flops = model_flops(net, 144, 256)
+    ways = {"realesrgan-style": None, "srlib fp32": "fp32"}
+    if resolve_dtype("auto", "cpu") != torch.float32:
+        ways["srlib auto"] = "auto"
     results = {}
-    for name in ("realesrgan-style", "srlib"):
+    for name, dtype in ways.items():
         times = []
         for rep in range(args.video_repeats):
-            dst = folder / f"{name}_{rep}.mp4"
+            dst = folder / f"{name.replace(' ', '_')}_{rep}.mp4"
             t = time.perf_counter()
-            if name == "srlib":
+            if dtype is None:
+                frames = realesrgan_style(clip, dst, net, 18, "medium")
+            else:
+                up = Upscaler(net, dtype=dtype)
                 report = upscale_video(
-                    clip, dst, net, batch_size=args.video_batch, crf=18, preset="medium", progress=False
+                    clip, dst, up, batch_size=args.video_batch, crf=18, preset="medium", progress=False
                 )
                 frames = report.frames
-            else:
-                frames = realesrgan_style(clip, dst, net, 18, "medium")
             times.append(time.perf_counter() - t)
         fps = frames / statistics.median(times)
-        peak = peaks["auto"] if name == "srlib" else peaks["fp32"]
+        peak = peaks["auto"] if dtype == "auto" else peaks["fp32"]
         results[name] = {
             "fps": fps,
             "frames": frames,
@@ -249,9 +254,11 @@ def part2(args: argparse.Namespace, peaks: dict[str, float]) -> dict:
             f"model FLOPs at that rate = {100 * flops * fps / peak:.0f}% of its precision's peak)",
             flush=True,
         )
-    ratio = results["srlib"]["fps"] / results["realesrgan-style"]["fps"]
-    print(f"  srlib / Real-ESRGAN-style: {ratio:.2f}x")
-    results["ratio"] = ratio
+    base = results["realesrgan-style"]["fps"]
+    for name in ways:
+        if name != "realesrgan-style":
+            results[name]["ratio"] = results[name]["fps"] / base
+            print(f"  {name} / Real-ESRGAN-style: {results[name]['ratio']:.2f}x")
     return results
 
 
