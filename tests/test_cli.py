@@ -34,7 +34,7 @@ def test_evaluate_prints_table_and_writes_json(tiny_set, tmp_path, capsys) -> No
     )
     printed = capsys.readouterr().out
     assert "im0" in printed and "gray" in printed and "mean" in printed
-    scores = json.loads(out.read_text())
+    (scores,) = json.loads(out.read_text())["rows"]
     assert scores["scale"] == 2 and len(scores["per_image"]) == 3
 
 

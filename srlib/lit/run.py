@@ -408,14 +408,20 @@ def _stop_reason(trainer: Any, module: Any, planned: int | None) -> tuple[str, s
 
 
 def final_evaluation(net: torch.nn.Module, datamodule: Any, out_dir: Path, *, dtype: str = "fp32") -> dict:
-    """Score ``net`` and bicubic on the validation images; write comparison.png; return the scores."""
+    """Score ``net`` and bicubic on the validation images; write comparison.png; return the scores.
+
+    The scores follow the protocol of ``python -m srlib.evaluate`` (the same helpers: LR input made by
+    :func:`srlib.metrics.protocol_pair` from each 8-bit ground truth, scored by
+    :func:`srlib.metrics.protocol_scores`), whatever LR a paired validation set carries.
+    """
     from srlib.data.image_io import write_image
     from srlib.evaluate import evaluate_images, super_resolve
-    from srlib.metrics import make_lr
+    from srlib.metrics import protocol_pair
     from srlib.models import create_model
 
     val = datamodule.val_set
-    images = list(zip(val.names, val.images, strict=True))
+    ground_truths = val.images if hasattr(val, "images") else val.hr_images
+    images = list(zip(val.names, ground_truths, strict=True))
     scale = datamodule.scale
     model_scores = evaluate_images(net, images, scale, dtype=dtype, name="model")
     bicubic = create_model("bicubic", scale=scale)
@@ -426,10 +432,8 @@ def final_evaluation(net: torch.nn.Module, datamodule: Any, out_dir: Path, *, dt
         "bicubic": bicubic_scores.to_dict(),
         "psnr_gain_over_bicubic": round(model_scores.psnr - bicubic_scores.psnr, 4),
     }
-    name, hr = images[0]
-    lr = make_lr(hr, scale).float().div(255.0)
-    lr = lr.repeat(3, 1, 1) if lr.shape[0] == 1 else lr
-    hr_rgb = hr.float().div(255.0)
+    name, image = images[0]
+    lr, hr_rgb = protocol_pair(image, scale)
     hr_rgb = hr_rgb.repeat(3, 1, 1) if hr_rgb.shape[0] == 1 else hr_rgb
     panels = [super_resolve(bicubic, lr[None])[0], super_resolve(net, lr[None], dtype=dtype)[0], hr_rgb]
     gap = torch.ones(3, hr_rgb.shape[1], 8)

@@ -2,8 +2,10 @@
 
 The network, the loss and the optimizer are injected; the module only wires them into Lightning's
 loop and logs ``train/loss`` (and each term of a :class:`srlib.losses.WeightedLoss`), ``val/psnr`` and
-``val/ssim`` (SR protocol, see :mod:`srlib.metrics`). A step whose loss is NaN or infinite is skipped
-(the weights keep their last finite values) and stops the run with :attr:`SRModule.stop_reason` set.
+``val/ssim`` (SR protocol, see :mod:`srlib.metrics`), and ``test/psnr`` / ``test/ssim`` under
+``Trainer.test`` (scored by :func:`srlib.metrics.protocol_scores`, as ``python -m srlib.evaluate`` is).
+A step whose loss is NaN or infinite is skipped (the weights keep their last finite values) and stops
+the run with :attr:`SRModule.stop_reason` set.
 """
 
 from __future__ import annotations
@@ -17,8 +19,9 @@ import torch
 from torch import Tensor, nn
 from torch.optim import Optimizer
 from torch.optim.lr_scheduler import LRScheduler
+from torchmetrics import MeanMetric
 
-from srlib.metrics import PSNR, SSIM
+from srlib.metrics import PSNR, SSIM, protocol_scores
 
 __all__ = ["SRModule"]
 
@@ -37,7 +40,7 @@ class SRModule(L.LightningModule):
         scheduler: optional factory taking the optimizer.
         scheduler_interval: ``"epoch"`` or ``"step"``.
         channels_last: keep the network in channels_last memory format (faster convs on CPU/GPU).
-        crop_border: border ignored by the validation metrics (default: the scale).
+        crop_border: border ignored by the validation and test metrics (default: the scale).
 
     Example:
         >>> import srlib
@@ -69,8 +72,10 @@ class SRModule(L.LightningModule):
         if channels_last:
             self.net.to(memory_format=torch.channels_last)
         border = int(getattr(net, "scale", 0)) if crop_border is None else int(crop_border)
+        self.crop_border = border
         self.val_psnr = PSNR(crop_border=border)
         self.val_ssim = SSIM(crop_border=border)
+        self.test_psnr, self.test_ssim = MeanMetric(), MeanMetric()
         self.stop_reason: str | None = None
 
     def forward(self, lr: Tensor) -> Tensor:
@@ -111,6 +116,20 @@ class SRModule(L.LightningModule):
         self.val_ssim.update(sr, batch["hr"])
         self.log("val/psnr", self.val_psnr, prog_bar=True, batch_size=1)
         self.log("val/ssim", self.val_ssim, batch_size=1)
+
+    def test_step(self, batch: dict, batch_idx: int) -> None:
+        """Score whole test images with the protocol: mean per-image ``test/psnr`` and ``test/ssim``.
+
+        The DataModule makes the LR input (for benchmark sets the MATLAB bicubic of the modcropped 8-bit
+        ground truth, as :func:`srlib.metrics.protocol_lr`); the scores come from
+        :func:`srlib.metrics.protocol_scores`, as in ``python -m srlib.evaluate``.
+        """
+        sr = self.net(batch["lr"]).float().clamp(0.0, 1.0)
+        psnr, ssim = protocol_scores(sr, batch["hr"], crop_border=self.crop_border)
+        self.test_psnr.update(psnr)
+        self.test_ssim.update(ssim)
+        self.log("test/psnr", self.test_psnr, batch_size=sr.shape[0])
+        self.log("test/ssim", self.test_ssim, batch_size=sr.shape[0])
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         # The loss's frozen backbones (VGG19, LPIPS: ~80 MB) come from their own files: not checkpointed.
