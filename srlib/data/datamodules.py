@@ -32,7 +32,7 @@ from srlib.data.download import resolve_image_dir, resolve_image_dirs
 from srlib.data.image_io import list_images
 from srlib.data.subimages import DEFAULT_MEMORY_BUDGET, parse_bytes
 from srlib.degrade.bicubic import BicubicDegradation
-from srlib.metrics.protocol import make_lr
+from srlib.metrics.protocol import protocol_lr
 
 __all__ = [
     "LR_TRACKS",
@@ -141,8 +141,8 @@ class SRDataModule(L.LightningDataModule):
             # A degradation that sharpens the target (Real-ESRGAN's USM) returns the sharpened HR; the
             # discriminator of a GAN still sees the original, as in Real-ESRGAN.
             hr_gan = original if hr_f is not original else None
-        else:
-            lr, hr_f = to_float(make_lr(hr, self.scale)), to_float(hr)
+        else:  # validation and test: the SR protocol's LR, the one evaluate and the final evaluation use
+            lr, hr_f = protocol_lr(hr, self.scale), to_float(hr)
         if lr.shape[1] == 1:
             lr = lr.repeat(1, 3, 1, 1)
         out = {"lr": lr, "hr": hr_f, "name": batch.get("name")}
