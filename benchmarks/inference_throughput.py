@@ -127,7 +127,8 @@ def part1(models: list[str], args: argparse.Namespace, peaks: dict[str, float]) 
             flops = model_flops(net, h, w)
             base = None
             for vname, run in variants(net, args.compile, args.onnx).items():
-                for batch in (1, 8) if vname in ("fp32", "auto") else (1,):
+                batches = (1, 8) if vname in ("fp32", "auto") and label.startswith("144p") else (1,)
+                for batch in batches:
                     x = torch.rand(batch, 3, h, w)
                     try:
                         sec, n = timed(
