@@ -264,19 +264,22 @@ def part2(args: argparse.Namespace, peaks: dict[str, float]) -> dict:
 
 
 MEMORY_SCRIPT = """
-import resource, sys, time, torch, srlib
+import sys, time, torch, srlib
 from srlib.inference import Upscaler
 torch.manual_seed(0)
 net = srlib.create_model(sys.argv[1], scale=int(sys.argv[2]))
 tile = int(sys.argv[3]) or None
 up = Upscaler(net, dtype="fp32", tile=tile, tile_overlap=32)
 x = torch.rand(1, 3, 2160, 3840)
-base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+def status(key):  # this process's own figures (ru_maxrss would include the parent's at fork)
+    for line in open("/proc/self/status"):
+        if line.startswith(key):
+            return int(line.split()[1]) / 1024
+base = status("VmRSS")
 t = time.perf_counter()
 y = up(x)
 seconds = time.perf_counter() - t
-peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-print(base / 1024, peak / 1024, seconds, tuple(y.shape))
+print(base, status("VmHWM"), seconds, tuple(y.shape))
 """
 
 
@@ -317,6 +320,7 @@ def main() -> None:
     parser.add_argument("--compile", action="store_true", help="add torch.compile variants (slow to warm up)")
     parser.add_argument("--no-onnx", dest="onnx", action="store_false")
     parser.add_argument("--video-only", action="store_true")
+    parser.add_argument("--memory-only", action="store_true")
     parser.add_argument("--frames", type=int, default=48)
     parser.add_argument("--video-batch", type=int, default=4)
     parser.add_argument("--video-repeats", type=int, default=3)
@@ -343,13 +347,14 @@ def main() -> None:
         "threads": threads,
         "peak_gflops": {k: v / 1e9 for k, v in peaks.items()},
     }
-    if not args.video_only:
+    if not (args.video_only or args.memory_only):
         models = srlib.list_models() if args.models == "all" else args.models.split(",")
         models = [m for m in models if m != "bicubic"]
         print("part 1: model throughput")
         report["models"] = part1(models, args, peaks)
-    print("part 2: SRVGG-compact x4, 144p clip, end to end")
-    report["video"] = part2(args, peaks)
+    if not args.memory_only:
+        print("part 2: SRVGG-compact x4, 144p clip, end to end")
+        report["video"] = part2(args, peaks)
     if args.memory:
         print("part 3: peak memory on a 4K input")
         report["memory"] = part3(args)
