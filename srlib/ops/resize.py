@@ -80,8 +80,17 @@ def _cubic(x: Tensor) -> Tensor:
     return near + far
 
 
-@lru_cache(maxsize=64)
 def _weights_cpu(in_len: int, out_len: int, scale: float, antialias: bool) -> Tensor:
+    """The resize matrix, cached in eager mode; computed afresh while torch traces (export, compile).
+
+    A tensor made during tracing is a fake one: cached, it would poison every later eager call.
+    """
+    if torch.compiler.is_compiling():
+        return _matrix(in_len, out_len, scale, antialias)
+    return _cached_matrix(in_len, out_len, scale, antialias)
+
+
+def _matrix(in_len: int, out_len: int, scale: float, antialias: bool) -> Tensor:
     """``(out_len, in_len)`` float64 matrix mapping one image line to its resized line."""
     kernel_width = 4.0
     shrink = scale < 1 and antialias
@@ -102,6 +111,9 @@ def _weights_cpu(in_len: int, out_len: int, scale: float, antialias: bool) -> Te
     matrix = torch.zeros(out_len, in_len, dtype=torch.float64)
     matrix.scatter_add_(1, zero_based, weights)
     return matrix
+
+
+_cached_matrix = lru_cache(maxsize=64)(_matrix)
 
 
 def _weights(in_len: int, out_len: int, scale: float, antialias: bool, like: Tensor) -> Tensor:

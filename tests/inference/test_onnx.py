@@ -50,3 +50,17 @@ def test_failed_export_and_a_wrong_file_are_clear_errors(tmp_path, monkeypatch) 
     (tmp_path / "junk.onnx").write_bytes(b"not a model")
     with pytest.raises(ValueError, match="not a loadable ONNX model"):
         OnnxRuntimeModel(tmp_path / "junk.onnx")
+
+
+def test_models_that_resize_inside_export_at_a_static_size_and_stay_usable(tmp_path) -> None:
+    """fsrcnn resizes with srlib's MATLAB bicubic inside forward: static export works, and tracing it must
+    not leave traced tensors in the resize-weight cache (every later eager call would fail)."""
+    net = srlib.create_model("fsrcnn", scale=2).eval()
+    x = torch.rand(1, 3, 24, 32)
+    with torch.inference_mode():
+        before = net(x)
+    report = export_onnx(net, tmp_path / "f.onnx", static=(24, 32))
+    assert not report.dynamic and max(report.max_abs_error.values()) <= 1e-4
+    with torch.inference_mode():
+        torch.testing.assert_close(net(x), before)
+        torch.testing.assert_close(OnnxRuntimeModel(report.path)(x), before, atol=1e-4, rtol=0)
