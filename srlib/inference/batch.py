@@ -129,7 +129,11 @@ def upscale_files(
         enable_model_summary=False,
     )
     loader = torch.utils.data.DataLoader(dataset, batch_size=1, shuffle=False)
+    had_group = torch.distributed.is_available() and torch.distributed.is_initialized()
     results = trainer.predict(UpscalePredictor(model, dataset, process), loader) or []
     records = _gather([r for batch in results for r in batch])
+    if not had_group and torch.distributed.is_available() and torch.distributed.is_initialized():
+        # The group was made for this run: close it, or gloo's threads can abort the interpreter at exit.
+        torch.distributed.destroy_process_group()
     order = {pair: i for i, pair in enumerate(dataset.pairs)}
     return sorted(records, key=lambda r: order[(r.src, r.dst)])
