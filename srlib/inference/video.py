@@ -42,6 +42,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from srlib._fs import atomic_write
+from srlib.data.video.decode import open_video, same_size
 from srlib.inference.engine import Upscaler
 from srlib.inference.output_size import OutputSize
 
@@ -242,13 +243,7 @@ def _decode(src: _Source, stages: _Stages, batch_size: int) -> None:
                     _note_end(src, packet)
                 continue
             for frame in packet.decode():
-                if size is None:
-                    size = (frame.height, frame.width)
-                elif size != (frame.height, frame.width):
-                    raise ValueError(
-                        f"Video {src.path} changes frame size mid-stream ({size[1]}x{size[0]} -> "
-                        f"{frame.width}x{frame.height} at frame {src.decoded}); re-encode it at one size."
-                    )
+                size = same_size(size, frame, src.path, src.decoded)
                 pts = frame.pts if frame.pts is not None else (last_pts + step if last_pts is not None else 0)
                 if last_pts is not None and pts <= last_pts:  # keep the encoder's timestamps increasing
                     pts = last_pts + 1
@@ -439,8 +434,6 @@ class _Sink:
 
 
 def _open_source(src: Path) -> _Source:
-    from srlib.data.video.decode import open_video
-
     container = open_video(src)
     video = container.streams.video[0]
     rate = video.average_rate or video.guessed_rate or video.base_rate

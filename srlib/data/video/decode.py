@@ -83,6 +83,16 @@ def open_video(path: str | os.PathLike) -> av.container.InputContainer:
 _open_video = open_video  # the old private name
 
 
+def same_size(size: tuple[int, int] | None, frame: Any, path: Path, index: int) -> tuple[int, int]:
+    """The ``(height, width)`` of a clip's frames; a frame of another size is an error naming the clip."""
+    if size is not None and size != (frame.height, frame.width):
+        raise ValueError(
+            f"Video {path} changes frame size mid-stream ({size[1]}x{size[0]} -> "
+            f"{frame.width}x{frame.height} at frame {index}); re-encode it at one size."
+        )
+    return (frame.height, frame.width)
+
+
 def _header_fps(stream: Any) -> float | None:
     rate = stream.average_rate or stream.guessed_rate or stream.base_rate
     return float(rate) if rate else None
@@ -106,13 +116,7 @@ def _iter_frames(container: Any, path: Path, problems: list[str]) -> Iterator[tu
     index, prev_time, backwards = 0, -math.inf, 0
     try:
         for frame in container.decode(stream):
-            if size is None:
-                size = (frame.height, frame.width)
-            elif size != (frame.height, frame.width):
-                raise ValueError(
-                    f"Video {path} changes frame size mid-stream ({size[1]}x{size[0]} -> "
-                    f"{frame.width}x{frame.height} at frame {index}); re-encode it at one size."
-                )
+            size = same_size(size, frame, path, index)
             t = frame.time
             if t is None:  # no timestamp: continue at the header frame rate
                 t = prev_time + 1.0 / fps if index else 0.0
