@@ -79,20 +79,8 @@ def check_recipe(cfg: DictConfig) -> None:
     ):
         raise RecipeError("logger=tensorboard needs TensorBoard: pip install tensorboard, or use logger=csv.")
     precision = OmegaConf.select(cfg, "trainer.precision")
-    valid = (
-        "auto",
-        "32-true",
-        "32",
-        "bf16-mixed",
-        "bf16",
-        "16-mixed",
-        "16",
-        "bf16-true",
-        "16-true",
-        "64-true",
-    )
-    if str(precision) not in valid:
-        raise RecipeError(f"trainer.precision must be one of {', '.join(valid)}; got {precision!r}.")
+    if str(precision) not in _PRECISIONS:
+        raise RecipeError(f"trainer.precision must be one of {', '.join(_PRECISIONS)}; got {precision!r}.")
 
 
 # -- building ------------------------------------------------------------------------------------
