@@ -26,7 +26,7 @@ from torch import Tensor
 from srlib._fs import atomic_write
 from srlib.data.image_io import _srlib_checks_size, check_image_size, max_image_pixels
 
-__all__ = ["Picture", "read_picture", "write_picture"]
+__all__ = ["Picture", "picture_from_pil", "read_picture", "write_picture"]
 
 log = logging.getLogger(__name__)
 
@@ -75,6 +75,25 @@ def _from_array(array: np.ndarray, bits: int) -> Picture:
     rgb = x[:1].expand(3, -1, -1).clone() if gray else x[:3]
     alpha = x[-1:].clone() if channels in (2, 4) else None
     return Picture(rgb=rgb.contiguous(), alpha=alpha, bits=bits, gray=gray)
+
+
+def picture_from_pil(img: Image.Image, source: str | os.PathLike = "<PIL image>") -> Picture:
+    """A decoded Pillow image as a :class:`Picture` (16-bit gray stays 16-bit; alpha and gray are kept).
+
+    Raises:
+        ValueError: a pixel mode srlib does not read.
+    """
+    mode = img.mode
+    if mode in ("I;16", "I;16B", "I;16L", "I"):
+        return _from_array(np.asarray(img, dtype=np.uint16), 16)
+    if mode in ("1", "L", "P", "LA", "PA", "RGBA", "RGB", "CMYK", "YCbCr", "RGBX", "La", "RGBa"):
+        has_alpha = "A" in mode or "a" in mode or (mode == "P" and "transparency" in img.info)
+        gray = mode in ("1", "L", "LA", "La")
+        target = ("LA" if gray else "RGBA") if has_alpha else ("L" if gray else "RGB")
+        return _from_array(np.asarray(img.convert(target), dtype=np.uint8), 8)
+    raise ValueError(
+        f"Image {source} has the pixel mode {mode!r}, which srlib does not read; convert it to PNG."
+    )
 
 
 def _png_bit_depth(path: Path) -> int:
@@ -145,18 +164,10 @@ def read_picture(path: str | os.PathLike, *, max_pixels: int | None = None) -> P
     try:
         with _srlib_checks_size(), Image.open(path) as img:
             check_image_size(path, img.width, img.height, limit)
-            mode, info_bits = img.mode, img.info
             if img.format == "PNG" and _png_bit_depth(path) == 16:
                 return _from_array(_read_png16(path), 16)
             img.load()
-            if mode in ("I;16", "I;16B", "I;16L", "I"):
-                return _from_array(np.asarray(img, dtype=np.uint16), 16)
-            if mode in ("1", "L", "P", "LA", "PA", "RGBA", "RGB", "CMYK", "YCbCr", "RGBX", "La", "RGBa"):
-                has_alpha = "A" in mode or "a" in mode or (mode == "P" and "transparency" in info_bits)
-                gray = mode in ("1", "L", "LA", "La")
-                target = ("LA" if gray else "RGBA") if has_alpha else ("L" if gray else "RGB")
-                return _from_array(np.asarray(img.convert(target), dtype=np.uint8), 8)
-            raise ValueError(f"pixel mode {mode!r} is not supported; convert the image to PNG")
+            return picture_from_pil(img, path)
     except (UnidentifiedImageError, SyntaxError, EOFError) as err:
         raise _decode_error(path, err) from err
     except OSError as err:

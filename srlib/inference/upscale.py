@@ -23,7 +23,7 @@ from torch import Tensor, nn
 from srlib.data.image_io import check_image_size, list_images
 from srlib.inference.engine import Upscaler
 from srlib.inference.output_size import OutputSize
-from srlib.inference.pictures import FORMATS, Picture, read_picture, write_picture
+from srlib.inference.pictures import FORMATS, Picture, picture_from_pil, read_picture, write_picture
 from srlib.ops import imresize
 
 __all__ = ["FolderReport", "upscale", "upscale_file", "upscale_folder", "upscale_picture"]
@@ -96,19 +96,6 @@ def _picture_tensor(picture: Picture) -> Tensor:
     return torch.cat(planes)
 
 
-def _pil_picture(image: Image.Image) -> Picture:
-    mode = image.mode
-    if mode in ("I;16", "I;16B", "I;16L", "I"):
-        from srlib.inference.pictures import _from_array
-
-        return _from_array(np.asarray(image, dtype=np.uint16), 16)
-    has_alpha = "A" in mode or "a" in mode or (mode == "P" and "transparency" in image.info)
-    gray = mode in ("1", "L", "LA", "La")
-    target = ("LA" if gray else "RGBA") if has_alpha else ("L" if gray else "RGB")
-    array = np.atleast_3d(np.asarray(image.convert(target), dtype=np.uint8))
-    return _tensor_picture(torch.from_numpy(np.ascontiguousarray(array.transpose(2, 0, 1))))
-
-
 def _picture_pil(picture: Picture) -> Image.Image:
     if picture.bits == 16 and picture.gray and picture.alpha is None:
         array = (picture.rgb[0] * 65535).round().numpy().astype(np.uint16)
@@ -172,7 +159,7 @@ def upscale(
         return _from_float(sr, torch.uint8 if picture.bits == 8 else torch.int32)
     if isinstance(image, Image.Image):
         check_image_size(getattr(image, "filename", "") or "<PIL image>", *image.size, max_pixels)
-        return _picture_pil(upscale_picture(_pil_picture(image), upscaler, output=output, alpha=alpha))
+        return _picture_pil(upscale_picture(picture_from_pil(image), upscaler, output=output, alpha=alpha))
     if not isinstance(image, Tensor):
         raise TypeError(f"upscale takes a tensor, a PIL image or a path; got {type(image).__name__}.")
     if image.ndim not in (3, 4):
