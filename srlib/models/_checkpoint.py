@@ -355,12 +355,12 @@ def load_model(path: str | os.PathLike, **overrides: Any) -> nn.Module:
         _, name, kwargs = _srlib_config(path, header.metadata)
         kwargs = {**kwargs, **overrides}
         _check_against_header(path, name, kwargs, header.shapes)
-        state = read_state_dict(path)[0]
+        state = read_state_dict(path, header)[0]
         log.debug(
             "srlib checkpoint %s: %s %s (srlib %s)", path, name, kwargs, header.metadata.get("srlib_version")
         )
     else:
-        state = read_state_dict(path)[0]
+        state = read_state_dict(path, header)[0]
         name, detected = detect_architecture(state)
         kwargs = {**detected, **overrides}
         log.info("Recognised %s as %r with %s", path, name, detected)

@@ -87,10 +87,15 @@ def read_header(path: str | os.PathLike) -> WeightHeader | None:
     return WeightHeader(metadata, shapes)
 
 
-def read_state_dict(path: str | os.PathLike) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
-    """Read a state dict (unwrapped, prefixes stripped) and its header metadata (``{}`` for ``.pth``)."""
+def read_state_dict(
+    path: str | os.PathLike, header: WeightHeader | None = None
+) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
+    """Read a state dict (unwrapped, prefixes stripped) and its header metadata (``{}`` for ``.pth``).
+
+    ``header``: the safetensors header already read by :func:`read_header` (not read again).
+    """
     path = Path(path)
-    header = read_header(path)
+    header = header or read_header(path)
     if header is not None:
         try:
             return load_file(str(path)), header.metadata
