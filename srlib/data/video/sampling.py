@@ -125,6 +125,15 @@ class ClipReport:
         return cls(**data)
 
 
+def _finish(decoded: _Decoded, container: Any, path: Path) -> _Decoded:
+    """Note a truncated clip; a clip with no decodable frame is an error naming it."""
+    _truncation_check(decoded, container, path)
+    if not decoded.times:
+        problems = "; ".join(decoded.problems) or "empty stream"
+        raise ValueError(f"No frame of video {path} could be decoded ({problems}).")
+    return decoded
+
+
 def _decode_every_nth(path: Path, sampling: FrameSampling) -> _Decoded:
     """Decode ``path``; keep every ``every_n``-th frame (times relative to the first frame if aligned)."""
     problems: list[str] = []
@@ -143,13 +152,7 @@ def _decode_every_nth(path: Path, sampling: FrameSampling) -> _Decoded:
             wanted = i >= sampling.offset and (i - sampling.offset) % sampling.every_n == 0
             if wanted and (sampling.max_frames_per_clip is None or len(picks) < sampling.max_frames_per_clip):
                 picks.append((i, rt, frame.to_ndarray(format="rgb24")))
-        decoded = _Decoded(times, picks, size, header_fps, problems)
-        _truncation_check(decoded, container, path)
-    if not times:
-        raise ValueError(
-            f"No frame of video {path} could be decoded ({'; '.join(problems) or 'empty stream'})."
-        )
-    return decoded
+        return _finish(_Decoded(times, picks, size, header_fps, problems), container, path)
 
 
 def _decode_nearest(path: Path, targets: Sequence[float], align_start: bool) -> _Decoded:
@@ -193,13 +196,7 @@ def _decode_nearest(path: Path, targets: Sequence[float], align_start: bool) -> 
         while k < len(targets) and prev is not None:
             take(*prev)  # targets after the last frame: the last frame (dropped later if too far)
             k += 1
-        decoded = _Decoded(times, picks, size, header_fps, problems)
-        _truncation_check(decoded, container, path)
-    if not times:
-        raise ValueError(
-            f"No frame of video {path} could be decoded ({'; '.join(problems) or 'empty stream'})."
-        )
-    return decoded
+        return _finish(_Decoded(times, picks, size, header_fps, problems), container, path)
 
 
 def sample_frame_pairs(
