@@ -29,6 +29,7 @@ from pathlib import Path
 from srlib._cli import ArgumentParser, check_writable, run_cli
 from srlib._logging import setup_cli_logging
 from srlib.inference import upscale
+from srlib.inference.output_size import OutputSize
 
 __all__ = ["main", "upscale"]
 
@@ -119,8 +120,7 @@ def _load_model(args: Namespace):
     return net.eval()
 
 
-def _output_size(args: Namespace, net) -> object:
-    from srlib.inference.output_size import OutputSize
+def _output_size(args: Namespace, net) -> OutputSize:
 
     policy = None
     stored = getattr(net, "srlib_file_metadata", {}).get("frame_policy")
