@@ -109,7 +109,8 @@ def _load_model(args: Namespace):
             raise ValueError(f"{source} is an x{net.scale} export; it cannot run at x{args.scale}.")
         return net
     net = resolve_model(args.model, scale=args.scale, weights=args.weights)
-    if args.weights is None and not Path(args.model).is_file() and any(True for _ in net.parameters()):
+    named = args.weights is None and not Path(args.model).is_file()
+    if named and not hasattr(net, "srlib_pretrained") and any(True for _ in net.parameters()):
         log.warning("%s has random weights: pass --weights FILE, or a weight file as --model", args.model)
     if args.backend == "onnxruntime":
         from srlib.inference.onnx import OnnxRuntimeModel, export_onnx

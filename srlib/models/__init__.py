@@ -7,7 +7,7 @@ import graph inside ``srlib.models`` flows one way (``tests/models/test_layering
         -> _registry              entries (kind, detector, detection order, tags); no architecture
             -> vdsr, hat, ..., discriminators     each registers its entries
                 -> _checkpoint    save/load/detect through the registry
-                    -> _blend     network interpolation of two weight files
+                    -> _blend, _pretrained   network interpolation / srlib's shipped weights
                         -> __init__   imports them all
 """
 
@@ -31,14 +31,13 @@ from srlib.models._checkpoint import (
     load_model,
     load_state_dict,
     load_weights,
-    resolve_model,
     save_model,
 )
+from srlib.models._pretrained import PackagedWeightsError, create_model, list_pretrained, resolve_model
 from srlib.models._registry import (
     ModelInfo,
     WeightTag,
     create_discriminator,
-    create_model,
     get_discriminator_entry,
     get_model_entry,
     list_discriminators,
@@ -68,6 +67,7 @@ __all__ = [
     "MiniSRResNet",
     "MobileSR",
     "ModelInfo",
+    "PackagedWeightsError",
     "RRDBNet",
     "SRVGGNetCompact",
     "UNetDiscriminatorSN",
@@ -82,6 +82,7 @@ __all__ = [
     "get_model_entry",
     "list_discriminators",
     "list_models",
+    "list_pretrained",
     "load_discriminator_weights",
     "load_model",
     "load_state_dict",

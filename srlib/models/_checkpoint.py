@@ -46,7 +46,6 @@ __all__ = [
     "load_model",
     "load_state_dict",
     "load_weights",
-    "resolve_model",
     "save_model",
 ]
 
@@ -371,32 +370,3 @@ def load_model(path: str | os.PathLike, **overrides: Any) -> nn.Module:
         k: v for k, v in (header.metadata if header else {}).items() if k not in own
     }
     return model.eval()
-
-
-def resolve_model(model: str, *, scale: int | None = None, weights: str | None = None) -> nn.Module:
-    """A registered name (optionally with ``weights``) or a weight file, for ``scale``.
-
-    This is what the CLIs' ``--model NAME_OR_WEIGHTS [--weights FILE]`` means. A weight file keeps its
-    own scale when ``scale`` is ``None``; another scale is an error unless the architecture's weights
-    serve every scale (``any_scale_weights``: VDSR), which is then rebuilt at ``scale``.
-
-    Raises:
-        ValueError: weights for another scale, or any loading problem (named).
-    """
-    if Path(model).suffix in (".safetensors", ".pth", ".pt", ".ckpt") or Path(model).is_file():
-        net = load_model(model)
-        native = int(getattr(net, "scale", scale or 1))
-        if scale is not None and native != int(scale):
-            entry = get_model_entry(registered_name(net))
-            if not entry.any_scale_weights:
-                raise ValueError(
-                    f"The weights in {model} are for x{native}; they cannot upscale x{scale} "
-                    f"(use --scale {native}, with --outscale {scale} for another final size)."
-                )
-            log.info("%s: %s weights serve every scale; rebuilt for x%d", model, entry.name, scale)
-            net = load_model(model, scale=scale)
-    else:
-        net = create_model(model, **({"scale": scale} if scale is not None else {}))
-    if weights is not None:
-        load_weights(net, weights)
-    return net.eval()

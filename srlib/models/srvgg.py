@@ -34,7 +34,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from srlib.models._contract import check_lr_input
-from srlib.models._registry import register_model
+from srlib.models._registry import WeightTag, register_model
 
 __all__ = ["SRVGGNetCompact"]
 
@@ -155,7 +155,13 @@ _PAPER = (
 )
 
 
-@register_model(scales=(1, 2, 3, 4), default_scale=4, paper=_PAPER, detector=_detect)
+@register_model(
+    scales=(1, 2, 3, 4),
+    default_scale=4,
+    paper=_PAPER,
+    detector=_detect,
+    tags=(WeightTag("gan", "adversarial fine-tuning of the same generator (recipe realesrgan_x4)"),),
+)
 def srvgg_compact(*, num_conv: int = 16, **kwargs) -> SRVGGNetCompact:
     """Real-ESRGAN SRVGGNetCompact, 16 body convs (the realesr-animevideov3 "XS" layout)."""
     return SRVGGNetCompact(num_conv=num_conv, **kwargs)

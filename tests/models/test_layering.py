@@ -30,9 +30,16 @@ LAYERS = {
     **dict.fromkeys(ARCHITECTURES, 2),
     "_checkpoint": 3,
     "_blend": 4,
+    "_pretrained": 4,
 }
 #: What each layer may import from srlib outside the package (lower-level srlib packages only).
-OUTSIDE = {0: set(), 1: set(), 2: {"srlib.ops"}, 3: {"srlib._fs", "srlib._version"}, 4: set()}
+OUTSIDE = {
+    0: set(),
+    1: set(),
+    2: {"srlib.ops"},
+    3: {"srlib._fs", "srlib._version"},
+    4: {"srlib._package_weights"},
+}
 
 
 def _imports(path: Path) -> list[tuple[int, str]]:
