@@ -262,6 +262,10 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     from srlib.lit.callbacks import AtomicCheckpointIO, ExportWeights, GeneratorEMA, LastCheckpoint
     from srlib.models import load_model
 
+    if cfg.get("task") == "detector":  # pixelation detectors (srlib.detect) have their own run
+        from srlib.detect.train import train_detector
+
+        return train_detector(cfg)
     check_recipe(cfg)
     L.seed_everything(int(cfg.seed), workers=True, verbose=False)
     precision = _precision(cfg)
