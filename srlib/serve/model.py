@@ -1,0 +1,158 @@
+"""The served model: loaded once per worker process, prepared as an Upscaler, run only by the batcher.
+
+:class:`ModelService` resolves ``--model`` as the upscale CLI does (a registered name, a weight file
+or an ``.onnx`` export), prepares one :class:`~srlib.inference.engine.Upscaler` (device, precision,
+tiles), keeps tile variants of it for requests that ask for another ``tile``, and owns the
+:class:`~srlib.serve.batcher.MicroBatcher` through which every image and video frame reaches the model.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import logging
+import threading
+from collections.abc import Hashable
+from pathlib import Path
+
+import torch
+from torch import Tensor, nn
+
+from srlib._version import __version__
+from srlib.inference.engine import Upscaler
+from srlib.serve.batcher import MicroBatcher
+from srlib.serve.config import ServeConfig
+
+__all__ = ["ModelService", "load_network"]
+
+log = logging.getLogger(__name__)
+
+_MAX_VARIANTS = 16
+
+
+def load_network(config: ServeConfig) -> nn.Module:
+    """The network ``config.model`` names (as ``--model`` / ``--weights`` / ``--scale`` of the upscale CLI).
+
+    Raises:
+        ValueError: an unknown name, unreadable weights, or weights for another scale (named).
+    """
+    source = Path(config.model)
+    if source.suffix == ".onnx":
+        from srlib.inference.onnx import OnnxRuntimeModel
+
+        net = OnnxRuntimeModel(source)
+        if config.scale is not None and config.scale != net.scale:
+            raise ValueError(f"{source} is an x{net.scale} export; it cannot run at x{config.scale}.")
+        return net
+    from srlib.models import resolve_model
+
+    net = resolve_model(config.model, scale=config.scale, weights=config.weights)
+    untrained = config.weights is None and not source.is_file() and not hasattr(net, "srlib_pretrained")
+    if untrained and any(True for _ in net.parameters()):
+        log.warning("%s has random weights: pass --weights FILE, or a weight file as --model", config.model)
+    return net.eval()
+
+
+def _policy(net: nn.Module, config: ServeConfig):
+    stored = getattr(net, "srlib_file_metadata", {}).get("frame_policy")
+    if not stored or config.no_policy:
+        return None
+    from srlib.data import FramePairPolicy
+
+    return FramePairPolicy(**json.loads(stored))
+
+
+class ModelService:
+    """One worker process's model, its Upscaler variants and its micro-batcher.
+
+    Args:
+        config: the server settings.
+        net: an already loaded network (default: :func:`load_network`).
+
+    Raises:
+        ValueError: a bad model, precision or tile setting (from the Upscaler).
+    """
+
+    def __init__(self, config: ServeConfig, net: nn.Module | None = None) -> None:
+        self.config = config
+        self.net = net if net is not None else load_network(config)
+        self.policy = _policy(self.net, config)
+        self.upscaler = Upscaler(
+            self.net,
+            device=config.device,
+            dtype=config.dtype,
+            tile=config.tile,
+            tile_overlap=config.tile_overlap,
+        )
+        self._variants: dict[int | None, Upscaler] = {self.upscaler.tile: self.upscaler}
+        self._lock = threading.Lock()
+        self.batcher = MicroBatcher(
+            self._run,
+            max_batch=config.max_batch,
+            window_s=config.batch_window_ms / 1000.0,
+            max_queue=config.max_queue,
+        )
+
+    @property
+    def scale(self) -> int:
+        return self.upscaler.scale
+
+    def start(self, warm_up: bool = True) -> None:
+        """Start the model thread; ``warm_up`` runs one small input first (the first request is not slow)."""
+        self.batcher.start()
+        if warm_up:
+            m = max(self.upscaler.flags.size_multiple, 1)
+            side = max(16, m) + (-max(16, m)) % m
+            self.batcher(torch.rand(1, 3, side, side), None, timeout=300)
+            self.batcher.calls = self.batcher.frames = self.batcher.last_batch = 0
+            self.batcher.sizes.clear()
+
+    def stop(self) -> None:
+        self.batcher.stop()
+
+    def variant(self, tile: int | None) -> Upscaler:
+        """The Upscaler for ``tile`` (``None``: the server's default; 0: whole images).
+
+        Raises:
+            ValueError: a tile the model cannot run (too small, not a multiple, not tileable).
+        """
+        if tile is None:
+            return self.upscaler
+        tile = int(tile) if tile > 0 else None
+        with self._lock:
+            found = self._variants.get(tile)
+            if found is not None:
+                return found
+            # A shallow copy shares the prepared model; only the tile settings differ. The model is
+            # not touched (Upscaler's constructor would move it, under the model thread's feet).
+            made = copy.copy(self.upscaler)
+            made.tile, made.tile_overlap = self.upscaler._check_tiling(tile, self.config.tile_overlap)
+            if len(self._variants) < _MAX_VARIANTS:
+                self._variants[tile] = made
+            return made
+
+    def _run(self, key: Hashable, x: Tensor) -> Tensor:
+        upscaler = key if isinstance(key, Upscaler) else self.upscaler
+        return upscaler(x)
+
+    def params(self) -> int:
+        return sum(p.numel() for p in self.net.parameters())
+
+    def info(self, workers: int = 1) -> dict:
+        """What ``GET /v1/model`` answers."""
+        up = self.upscaler
+        return {
+            "name": self.config.model,
+            "architecture": getattr(self.net, "srlib_arch", type(self.net).__name__),
+            "scale": up.scale,
+            "params": self.params(),
+            "dtype": str(up.dtype).removeprefix("torch."),
+            "device": str(up.device),
+            "tile": up.tile,
+            "tile_overlap": up.tile_overlap,
+            "frame_policy": str(self.policy) if self.policy is not None else None,
+            "srlib_version": __version__,
+            "max_batch": self.batcher.max_batch,
+            "batch_window_ms": self.batcher.window_s * 1000,
+            "workers": workers,
+        }
