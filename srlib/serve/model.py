@@ -126,7 +126,8 @@ class ModelService:
             # A shallow copy shares the prepared model; only the tile settings differ. The model is
             # not touched (Upscaler's constructor would move it, under the model thread's feet).
             made = copy.copy(self.upscaler)
-            made.tile, made.tile_overlap = self.upscaler._check_tiling(tile, self.config.tile_overlap)
+            overlap = min(self.config.tile_overlap, tile // 2) if tile else 0  # a small tile: less overlap
+            made.tile, made.tile_overlap = self.upscaler._check_tiling(tile, overlap)
             if len(self._variants) < _MAX_VARIANTS:
                 self._variants[tile] = made
             return made
