@@ -12,7 +12,8 @@ Outputs are written atomically; an existing output is replaced only with ``--ove
 it is skipped, so a re-run continues), and never the input. Images over the pixel limit
 (``--max-pixels``, ``$SRLIB_MAX_IMAGE_PIXELS``, 100 megapixels by default) are refused from the header.
 Failures print one ``error:`` line and exit with code 2 (``SRLIB_DEBUG=1`` adds the traceback); in a
-folder, the good files are written and the bad ones listed.
+folder, the good files are written and the bad ones listed. ``--only-pixelated`` upscales only the images
+srlib's pixelation detector flags and lists the others (``srlib.detect``, docs/detect.md).
 """
 
 from __future__ import annotations
@@ -71,6 +72,11 @@ def _parser() -> ArgumentParser:
     files.add_argument("--ext", default=None, help="output format for a folder (png, webp, tiff, jpg, bmp)")
     files.add_argument("--recursive", action="store_true", help="include sub-folders of a folder")
     files.add_argument("--overwrite", action="store_true", help="replace existing outputs")
+    files.add_argument(
+        "--only-pixelated",
+        action="store_true",
+        help="upscale only the images the pixelation detector flags (srlib.detect); list the others",
+    )
     files.add_argument(
         "--max-pixels",
         type=int,
@@ -155,6 +161,13 @@ def _run(args: Namespace) -> int:
     check_writable(dst)
     if dst.exists() and not args.overwrite:
         raise ValueError(f"{dst} exists; pass --overwrite to replace it.")
+    if args.only_pixelated:
+        from srlib.detect.pipeline import clean_image_check
+
+        reason = clean_image_check(max_pixels=args.max_pixels)(src)
+        if reason is not None:
+            print(f"{src}: {reason}; not upscaled")
+            return 0
     from srlib.data.video.decode import VIDEO_EXTENSIONS
 
     if src.suffix.lower() in VIDEO_EXTENSIONS:
@@ -201,6 +214,8 @@ def _run_folder(args: Namespace, upscaler, output) -> int:
             "preset": args.preset,
         },
     }
+    if args.only_pixelated and (args.devices > 1 or args.num_nodes > 1):
+        raise ValueError("--only-pixelated works in one process; drop --devices/--num-nodes.")
     if args.devices > 1 or args.num_nodes > 1:
         from srlib.inference.batch import upscale_files
         from srlib.inference.engine import Upscaler
@@ -226,7 +241,12 @@ def _run_folder(args: Namespace, upscaler, output) -> int:
         )
     else:
         report = upscale_folder(
-            pairs, upscaler, overwrite=args.overwrite, progress=not args.no_progress, **options
+            pairs,
+            upscaler,
+            overwrite=args.overwrite,
+            progress=not args.no_progress,
+            only_pixelated=args.only_pixelated,
+            **options,
         )
         failed = report.failed
         for src, reason in report.skipped:

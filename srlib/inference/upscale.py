@@ -284,12 +284,21 @@ def upscale_folder(
     overwrite: bool = False,
     progress: bool = True,
     video_options: dict | None = None,
+    only_pixelated: bool | nn.Module = False,
 ) -> FolderReport:
     """Upscale every ``(src, dst)`` pair; a bad file is recorded and the others are still written.
 
     Existing outputs are skipped (a re-run continues where it stopped) unless ``overwrite``.
+    ``only_pixelated``: ``True`` (the shipped detector) or a pixelation detector: images it does not flag
+    are skipped with the reason, and listed in ``report.skipped`` (see ``srlib.detect.pipeline``).
     """
     upscaler = _as_upscaler(model)
+    clean_reason = None
+    if only_pixelated is True or isinstance(only_pixelated, nn.Module):
+        from srlib.detect.pipeline import clean_image_check
+
+        detector = None if only_pixelated is True else only_pixelated
+        clean_reason = clean_image_check(detector, max_pixels=max_pixels)
     report = FolderReport()
     start = time.perf_counter()
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
@@ -303,6 +312,11 @@ def upscale_folder(
                 report.skipped.append((src, f"{dst} exists"))
             else:
                 try:
+                    reason = clean_reason(src) if clean_reason is not None else None
+                    if reason is not None:
+                        report.skipped.append((src, reason))
+                        bar.advance(task)
+                        continue
                     upscale_file(
                         src,
                         dst,
