@@ -17,6 +17,7 @@ float RGB ``(B, 3, h, w)`` in [0, 1] in, ``(B, 3, h*s, w*s)`` in [0, 1] out (on 
 
 from __future__ import annotations
 
+import copy
 import logging
 from contextlib import nullcontext
 from dataclasses import dataclass
@@ -135,6 +136,16 @@ class Upscaler:
     @property
     def scale(self) -> int:
         return self.flags.scale
+
+    def with_tiling(self, tile: int | None, tile_overlap: int = 16) -> Upscaler:
+        """A copy with other tile settings that shares this one's prepared model (nothing is moved).
+
+        Raises:
+            ValueError: a tile this model cannot take (as the constructor).
+        """
+        other = copy.copy(self)
+        other.tile, other.tile_overlap = self._check_tiling(tile, int(tile_overlap))
+        return other
 
     def _choose_dtype(self, dtype: str | torch.dtype | None) -> torch.dtype:
         chosen = resolve_dtype(dtype, self.device)

@@ -26,7 +26,7 @@ from torch import Tensor
 from srlib._fs import atomic_write
 from srlib.data.image_io import _srlib_checks_size, check_image_size, max_image_pixels
 
-__all__ = ["Picture", "picture_from_pil", "read_picture", "write_picture"]
+__all__ = ["Picture", "picture_from_pil", "png16_bytes", "read_picture", "write_picture"]
 
 log = logging.getLogger(__name__)
 
@@ -176,7 +176,7 @@ def read_picture(path: str | os.PathLike, *, max_pixels: int | None = None) -> P
         raise _decode_error(path, err) from err
 
 
-def _png16_bytes(array: np.ndarray) -> bytes:
+def png16_bytes(array: np.ndarray) -> bytes:
     """A 16-bit PNG of an ``(H, W, C)`` uint16 array (C: 1 gray, 2 gray+alpha, 3 RGB, 4 RGBA)."""
     h, w, c = array.shape
     color_type = {1: 0, 2: 4, 3: 2, 4: 6}[c]
@@ -246,7 +246,7 @@ def write_picture(path: str | os.PathLike, picture: Picture, *, quality: int = 9
         )
         return atomic_write(path, lambda f: f.write(buffer.getvalue()))
     if bits == 16:
-        data = _png16_bytes(array)
+        data = png16_bytes(array)
         return atomic_write(path, lambda f: f.write(data))
     channels = array.shape[2]
     pil = Image.fromarray(array[:, :, 0] if channels == 1 else array)

@@ -23,7 +23,7 @@ from PIL import Image
 
 from srlib.data.image_io import ImageTooLargeError
 from srlib.inference.output_size import OutputSize
-from srlib.inference.pictures import Picture, _png16_bytes, read_picture
+from srlib.inference.pictures import Picture, png16_bytes, read_picture
 
 __all__ = [
     "IMAGE_FORMATS",
@@ -223,7 +223,7 @@ def encode_image(picture: Picture, fmt: str, quality: int = 95) -> bytes:
         planes.append(picture.alpha)
     x = torch.cat(planes).clamp(0, 1)
     if picture.bits == 16 and fmt == "png":
-        return _png16_bytes((x * 65535).round().numpy().transpose(1, 2, 0).astype(np.uint16))
+        return png16_bytes((x * 65535).round().numpy().transpose(1, 2, 0).astype(np.uint16))
     array = (x * 255).round().to(torch.uint8).numpy().transpose(1, 2, 0)
     image = Image.fromarray(array[:, :, 0] if array.shape[2] == 1 else array)
     buffer = io.BytesIO()

@@ -8,7 +8,6 @@ tiles), keeps tile variants of it for requests that ask for another ``tile``, an
 
 from __future__ import annotations
 
-import copy
 import json
 import logging
 import threading
@@ -123,11 +122,9 @@ class ModelService:
             found = self._variants.get(tile)
             if found is not None:
                 return found
-            # A shallow copy shares the prepared model; only the tile settings differ. The model is
-            # not touched (Upscaler's constructor would move it, under the model thread's feet).
-            made = copy.copy(self.upscaler)
+            # The copy shares the prepared model (a new Upscaler would move it under the model thread).
             overlap = min(self.config.tile_overlap, tile // 2) if tile else 0  # a small tile: less overlap
-            made.tile, made.tile_overlap = self.upscaler._check_tiling(tile, overlap)
+            made = self.upscaler.with_tiling(tile, overlap)
             if len(self._variants) < _MAX_VARIANTS:
                 self._variants[tile] = made
             return made
