@@ -45,7 +45,7 @@ class BlockPeriodDetector(nn.Module):
 
     threshold: float = 0.5
 
-    def __init__(self, *, periods: tuple[int, int] = (2, 16), center: float = 1.0, gain: float = 4.0) -> None:
+    def __init__(self, *, periods: tuple[int, int] = (2, 16), center: float = 0.4, gain: float = 4.0) -> None:
         super().__init__()
         self.periods = (int(periods[0]), int(periods[1]))
         self.center, self.gain = float(center), float(gain)

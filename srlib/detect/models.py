@@ -70,13 +70,15 @@ def list_detectors() -> list[str]:
 class MobileNetV3Canny(nn.Module):
     """MobileNetV3-small on RGB + Canny edges (4 input channels), one logit per image.
 
-    The edge map is kornia's Canny on the luma, without hysteresis (the hysteresis loop costs 5x the
-    rest of the edge map and changes little for this task), computed inside ``forward`` in float32.
-    Inputs of any size >= 32 px work (the network ends in global pooling); it was trained on 160 px crops.
+    The edge map is kornia's Canny on the luma (light smoothing), without hysteresis (the hysteresis
+    loop costs 5x the rest of the edge map and changes little for this task), computed inside
+    ``forward`` in float32. Inputs of any size >= 32 px work (the network ends in global pooling).
 
     Args:
         edges: add the Canny channel (``False``: plain RGB MobileNetV3, the ablation).
         low_threshold / high_threshold: Canny thresholds on the gradient magnitude.
+        canny_sigma: the Gaussian smoothing before Canny (0.5 with a 3x3 kernel by default: kornia's
+            default sigma 1 smears 2 px blocks away; above 0.8 the kernel is 5x5).
         width: MobileNetV3 width multiplier (1.0 = ``mobilenetv3_small_100``).
         threshold: probability threshold of the verdict.
 
@@ -95,6 +97,7 @@ class MobileNetV3Canny(nn.Module):
         edges: bool = True,
         low_threshold: float = 0.1,
         high_threshold: float = 0.2,
+        canny_sigma: float = 0.5,
         width: float = 1.0,
         threshold: float = 0.5,
     ) -> None:
@@ -106,13 +109,19 @@ class MobileNetV3Canny(nn.Module):
             float(low_threshold),
             float(high_threshold),
         )
-        self.width, self.threshold = float(width), float(threshold)
+        self.width, self.threshold, self.canny_sigma = float(width), float(threshold), float(canny_sigma)
+        if not 0.0 < self.canny_sigma <= 2.0:
+            raise ValueError(f"canny_sigma must be in (0, 2]; got {canny_sigma}.")
         name = "mobilenetv3_small_100" if self.width == 1.0 else "mobilenetv3_small_075"
         if self.width not in (1.0, 0.75):
             raise ValueError(f"width must be 1.0 or 0.75; got {width}.")
         self.backbone = timm.create_model(
             name, pretrained=False, in_chans=4 if self.edges else 3, num_classes=1
         )
+        # timm initialises a 1-output head with U(-1, 1) weights over 1024 features: logits of +-5 at the
+        # start of training and loss spikes for hundreds of steps. A small head starts at p = 0.5.
+        nn.init.normal_(self.backbone.classifier.weight, std=0.01)
+        nn.init.zeros_(self.backbone.classifier.bias)
         channels = 4 if self.edges else 3
         self.register_buffer("mean", torch.full((1, channels, 1, 1), 0.5), persistent=False)
         self.register_buffer("std", torch.full((1, channels, 1, 1), 0.25), persistent=False)
@@ -123,6 +132,7 @@ class MobileNetV3Canny(nn.Module):
             "edges": self.edges,
             "low_threshold": self.low_threshold,
             "high_threshold": self.high_threshold,
+            "canny_sigma": self.canny_sigma,
             "width": self.width,
         }
 
@@ -131,9 +141,18 @@ class MobileNetV3Canny(nn.Module):
         import kornia
 
         gray = kornia.color.rgb_to_grayscale(x.float())
-        _, edges = kornia.filters.canny(
-            gray, low_threshold=self.low_threshold, high_threshold=self.high_threshold, hysteresis=False
-        )
+        size = 3 if self.canny_sigma <= 0.8 else 5
+        # Always float32, also under mixed-precision training: thresholds and non-maximum suppression in
+        # bf16 would give other edges in training than at inference.
+        with torch.autocast(device_type=x.device.type, enabled=False):
+            _, edges = kornia.filters.canny(
+                gray,
+                low_threshold=self.low_threshold,
+                high_threshold=self.high_threshold,
+                kernel_size=(size, size),
+                sigma=(self.canny_sigma, self.canny_sigma),
+                hysteresis=False,
+            )
         return edges
 
     def features(self, x: Tensor) -> Tensor:
