@@ -1,0 +1,104 @@
+"""Detector registry, the contract of both detectors, weight files and their errors, the baseline."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import pytest
+import torch
+
+from srlib.detect import BlockPeriodDetector, create_detector, list_detectors, load_detector, save_detector
+from srlib.detect.data import pixelate
+from srlib.detect.models import DetectorWeightsError
+
+
+@pytest.mark.parametrize("name", list_detectors())
+def test_contract(name):
+    net = create_detector(name).eval()
+    with torch.inference_mode():
+        out = net(torch.rand(3, 3, 96, 128))
+    assert out.shape == (3,) and out.dtype == torch.float32 and torch.isfinite(out).all()
+    assert 0.0 < net.threshold < 1.0
+    with pytest.raises(ValueError, match=r"\(B, 3, H, W\)"):
+        net(torch.rand(3, 64, 64))
+
+
+def test_create_detector_errors():
+    with pytest.raises(ValueError, match="registered: block_period, mobilenetv3_canny"):
+        create_detector("mobilenet")
+    with pytest.raises(ValueError, match="bad settings"):
+        create_detector("mobilenetv3_canny", depth=3)
+    with pytest.raises(ValueError, match="threshold"):
+        create_detector("block_period", threshold=1.5)
+
+
+def test_save_load_roundtrip_fp16(tmp_path):
+    net = create_detector("mobilenetv3_canny", edges=False).eval()
+    net.threshold = 0.7
+    path = save_detector(net, tmp_path / "d.safetensors", arch="mobilenetv3_canny")
+    back = load_detector(path)
+    assert back.edges is False and back.threshold == 0.7
+    assert all(p.dtype == torch.float32 for p in back.parameters())
+    x = torch.rand(2, 3, 64, 64)
+    with torch.inference_mode():
+        assert torch.allclose(net(x), back(x), atol=0.05)
+    assert create_detector(str(path), threshold=0.4).threshold == 0.4
+
+
+def test_weight_file_errors(tmp_path):
+    with pytest.raises(DetectorWeightsError, match="does not exist"):
+        load_detector(tmp_path / "missing.safetensors")
+    bad = tmp_path / "bad.safetensors"
+    bad.write_bytes(b"\x08\x00\x00\x00\x00\x00\x00\x00garbage!")
+    with pytest.raises(DetectorWeightsError, match="damaged or not a safetensors"):
+        create_detector(str(bad))
+
+
+def _copy_shipped(tmp_path, monkeypatch):
+    import srlib._package_weights as pw
+
+    entry = pw.find_packaged("detector", "mobilenetv3_canny")
+    folder = tmp_path / "weights"
+    folder.mkdir()
+    shutil.copy(entry.file, folder / entry.file.name)
+    (folder / f"{entry.name}.json").write_text(json.dumps(entry.card))
+    monkeypatch.setattr(pw, "WEIGHTS_DIR", folder)
+    return folder / entry.file.name
+
+
+def test_shipped_weights_missing_or_damaged(tmp_path, monkeypatch):
+    import srlib._package_weights as pw
+
+    weights = _copy_shipped(tmp_path, monkeypatch)
+    data = bytearray(weights.read_bytes())
+    data[-100] ^= 0xFF
+    weights.write_bytes(bytes(data))
+    with pytest.raises(pw.PackagedWeightsError, match="damaged"):
+        create_detector("mobilenetv3_canny", pretrained=True)
+    weights.unlink()
+    with pytest.raises(pw.PackagedWeightsError, match="missing"):
+        create_detector("mobilenetv3_canny", pretrained=True)
+
+
+def _photos() -> torch.Tensor:
+    import skimage.data
+
+    out = []
+    for name in ("astronaut", "coffee", "chelsea"):
+        array = torch.from_numpy(getattr(skimage.data, name)().copy()).permute(2, 0, 1)
+        out.append(array[:, :256, :256].float() / 255)
+    return torch.stack(out)
+
+
+def test_baseline_detects_clear_pixelation_and_passes_clean_photos():
+    photos, det = _photos(), BlockPeriodDetector()
+    pixelated = torch.cat(
+        [
+            pixelate(photos, b, (o, 2 * o % b), area=a)
+            for b, o, a in ((4, 1, False), (8, 5, True), (12, 7, False))
+        ]
+    )
+    with torch.inference_mode():
+        assert (torch.sigmoid(det(pixelated)) > det.threshold).all()
+        assert (torch.sigmoid(det(photos)) < det.threshold).all()
