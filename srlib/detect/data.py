@@ -89,6 +89,8 @@ class PixelationSynth(nn.Module):
     Args:
         p_pixelated: share of pixelated samples.
         block_range: block sizes in pixels (inclusive).
+        block_sampling: ``"uniform"`` over the range, or ``"log"`` (log-uniform: more small blocks, the
+            hard ones; for training while evaluating on the uniform distribution).
         p_fractional: share of pixelated samples with a fractional block size.
         p_area: share whose downsampling averages the block (else picks one pixel).
         p_region: share where only a rectangle (``region_range`` of each side) is pixelated.
@@ -115,6 +117,7 @@ class PixelationSynth(nn.Module):
         *,
         p_pixelated: float = 0.5,
         block_range: tuple[int, int] = (2, 16),
+        block_sampling: str = "uniform",
         p_fractional: float = 0.3,
         p_area: float = 0.5,
         p_region: float = 0.25,
@@ -136,6 +139,9 @@ class PixelationSynth(nn.Module):
             raise ValueError(
                 f"clean_weights takes {len(CLEAN_KINDS)} weights >= 0 ({', '.join(CLEAN_KINDS)})."
             )
+        if block_sampling not in ("uniform", "log"):
+            raise ValueError(f"block_sampling must be 'uniform' or 'log'; got {block_sampling!r}.")
+        self.block_sampling = block_sampling
         self.p_pixelated, self.block_range = float(p_pixelated), (int(block_range[0]), int(block_range[1]))
         self.p_fractional, self.p_area, self.p_region = float(p_fractional), float(p_area), float(p_region)
         self.region_range = tuple(float(v) for v in region_range)
@@ -152,8 +158,12 @@ class PixelationSynth(nn.Module):
         """Per-sample parameters, drawn on the CPU from ``generator`` (replayable; device-independent)."""
         n, g = int(batch_size), generator
         low, high = self.block_range
-        integer = torch.randint(low, high + 1, (n,), generator=g).float()
-        fractional = _uniform(n, low, high, g)
+        if self.block_sampling == "uniform":
+            integer = torch.randint(low, high + 1, (n,), generator=g).float()
+            fractional = _uniform(n, low, high, g)
+        else:
+            integer = _uniform(n, math.log(low), math.log(high + 1), g).exp().floor().clamp(low, high)
+            fractional = _uniform(n, math.log(low), math.log(high), g).exp()
         is_fractional = _bernoulli(n, self.p_fractional, g)
         block = torch.where(is_fractional, fractional, integer)
         offset = (torch.rand(n, 2, generator=g) * block.ceil()[:, None]).floor()
@@ -384,6 +394,7 @@ class PixelationDataModule(L.LightningDataModule):
         samples_per_epoch: training crops per epoch.
         val_per_image / test_per_image: fixed crops per validation / test image.
         synth: the sample maker (default :class:`PixelationSynth` with its defaults).
+        eval_synth: the sample maker of the validation and test sets (default: ``synth``).
         seed: seed of the fixed crops and of the validation/test samples.
         num_workers: DataLoader workers.
     """
@@ -406,6 +417,7 @@ class PixelationDataModule(L.LightningDataModule):
         val_per_image: int = 8,
         test_per_image: int = 24,
         synth: PixelationSynth | None = None,
+        eval_synth: PixelationSynth | None = None,
         seed: int = 0,
         num_workers: int = 0,
     ) -> None:
@@ -418,6 +430,7 @@ class PixelationDataModule(L.LightningDataModule):
         self.samples_per_epoch = int(samples_per_epoch)
         self.val_per_image, self.test_per_image = int(val_per_image), int(test_per_image)
         self.synth = synth if synth is not None else PixelationSynth()
+        self.eval_synth = eval_synth if eval_synth is not None else self.synth
         self.seed, self.num_workers = int(seed), int(num_workers)
         self.train_set: Dataset | None = None
         self.val_set: Dataset | None = None
@@ -469,9 +482,11 @@ class PixelationDataModule(L.LightningDataModule):
         return self._eval_loader(self.test_set)
 
     def make_batch(self, images: Tensor, *, seed: int | None = None) -> dict[str, Tensor]:
-        """uint8 crops -> ``{"image", "label"}`` on their device (seeded when ``seed`` is given)."""
-        g = torch.Generator().manual_seed(int(seed)) if seed is not None else self._generator
-        x, y = self.synth(images.float() / 255.0, generator=g)
+        """uint8 crops -> ``{"image", "label"}`` on their device (``eval_synth`` seeded by a ``seed``)."""
+        if seed is None:
+            x, y = self.synth(images.float() / 255.0, generator=self._generator)
+        else:
+            x, y = self.eval_synth(images.float() / 255.0, generator=torch.Generator().manual_seed(int(seed)))
         return {"image": x, "label": y}
 
     def on_after_batch_transfer(self, batch: dict, dataloader_idx: int) -> dict:

@@ -119,3 +119,15 @@ def test_datamodule_names_a_missing_folder(tmp_path):
     dm = PixelationDataModule(train_dirs=[str(tmp_path / "nope")], crop_size=64)
     with pytest.raises(FileNotFoundError, match="nope"):
         dm.setup("fit")
+
+
+def test_log_block_sampling_and_eval_synth():
+    g = torch.Generator().manual_seed(0)
+    uniform = PixelationSynth().generate_parameters(4000, generator=g)["block"]
+    log = PixelationSynth(block_sampling="log").generate_parameters(4000, generator=g)["block"]
+    assert (log < 3).float().mean() > 2 * (uniform < 3).float().mean()
+    assert log.min() >= 2 and log.max() <= 16
+    dm = PixelationDataModule(synth=PixelationSynth(block_sampling="log"), eval_synth=PixelationSynth())
+    images = (torch.rand(4, 3, 32, 32) * 255).to(torch.uint8)
+    dm.make_batch(images, seed=1)
+    assert dm.eval_synth.last_params is not None and dm.synth.last_params is None
