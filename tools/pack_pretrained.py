@@ -96,6 +96,10 @@ def pack(args: argparse.Namespace) -> Path:
     return path
 
 
+def _db(value: float | None) -> str:
+    return "-" if value is None else f"{value:.2f}"
+
+
 def docs() -> Path:
     """``docs/pretrained.md``'s card section, from every SR card."""
     lines = []
@@ -124,7 +128,7 @@ def docs() -> Path:
             f"| this file | {s5['psnr']:.2f} / {s5['ssim']:.4f} | {s14['psnr']:.2f} / {s14['ssim']:.4f} |",
             f"| bicubic (measured) | {s5['bicubic_psnr']:.2f} / {s5['bicubic_ssim']:.4f} | "
             f"{s14['bicubic_psnr']:.2f} / {s14['bicubic_ssim']:.4f} |",
-            f"| {ref['name']} (published) | {ref.get('Set5', '-')} | {ref.get('Set14', '-')} |",
+            f"| {ref['name']}, published | {_db(ref.get('Set5'))} | {_db(ref.get('Set14'))} |",
             "",
             f"Set5 margin over bicubic held by the test suite: {c['set5_margin_db']:+.2f} dB (minus 0.05)."
             + (f" {c['notes']}" if c.get("notes") else ""),
