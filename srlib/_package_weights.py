@@ -106,13 +106,13 @@ def find_packaged(
 ) -> PackagedWeights:
     """The shipped weights of ``arch`` at ``scale``: ``tag=None``/``True`` the default set, else that tag.
 
-    The default set is the one without a tag, or the only one there is. Anything else is an error that
-    lists what ships for ``arch``.
+    The default set is the one without a tag: a tagged set (``gan``) is only ever picked by its tag.
+    Anything else is an error that lists what ships for ``arch``.
     """
     entries = [e for e in list_packaged(kind, arch) if scale is None or e.scale == scale]
     wanted = None if tag in (None, True) else str(tag)
     if wanted is None:
-        matches = [e for e in entries if e.tag is None] or (entries if len(entries) == 1 else [])
+        matches = [e for e in entries if e.tag is None]
     else:
         matches = [e for e in entries if e.tag == wanted]
     if len(matches) == 1:
