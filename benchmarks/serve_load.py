@@ -254,12 +254,14 @@ def start_server(args: argparse.Namespace, log: Path) -> tuple[subprocess.Popen,
     port = args.port or free_port()
     command = [
         sys.executable, "-m", "srlib.serve", "--model", args.model, "--port", str(port),
-        "--dtype", args.dtype, "--workers", str(args.workers), "--max-batch", str(args.max_batch),
+        "--dtype", args.dtype, "--workers", str(args.workers),
         "--batch-window-ms", str(args.batch_window_ms), "--max-upload-mb", str(args.max_upload_mb),
         "--max-queue", str(max(64, 4 * args.clients)),
     ]  # fmt: skip
     if args.scale:
         command += ["--scale", str(args.scale)]
+    if args.max_batch:
+        command += ["--max-batch", str(args.max_batch)]
     if args.token:
         command += ["--token", args.token]
     out = log.open("wb")
@@ -345,7 +347,9 @@ def main() -> int:
     p.add_argument("--warmup", type=float, default=3, help="seconds of load before measuring")
     p.add_argument("--baseline-seconds", type=float, default=None, help="default: min(--seconds, 20)")
     p.add_argument("--workers", type=int, default=1)
-    p.add_argument("--max-batch", type=int, default=8)
+    p.add_argument(
+        "--max-batch", type=int, default=None, help="default: the server's (8 on a GPU, 1 on a CPU)"
+    )
     p.add_argument("--batch-window-ms", type=float, default=5)
     p.add_argument("--max-upload-mb", type=float, default=4)
     p.add_argument("--port", type=int, default=0)

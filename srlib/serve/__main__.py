@@ -38,7 +38,12 @@ def _parser() -> ArgumentParser:
     run.add_argument("--dtype", default="auto", choices=["auto", "bf16", "fp16", "fp32"])
     run.add_argument("--tile", type=int, default=None, help="default tile size in input pixels")
     run.add_argument("--tile-overlap", type=int, default=16)
-    run.add_argument("--max-batch", type=int, default=8, help="most images/frames per model call (default 8)")
+    run.add_argument(
+        "--max-batch",
+        type=int,
+        default=None,
+        help="most images/frames per model call (default: 8 on a GPU, 1 on a CPU, where batching was slower)",
+    )
     run.add_argument(
         "--batch-window-ms", type=float, default=5.0, help="wait this long for same-size inputs (default 5)"
     )
@@ -91,7 +96,7 @@ def _config(args: Namespace, work_dir: str, token_required: bool):
     from srlib.serve.config import ServeConfig
 
     for name in ("workers", "max_batch", "max_queue", "max_jobs", "job_workers", "job_batch_size"):
-        if getattr(args, name) < 1:
+        if getattr(args, name) is not None and getattr(args, name) < 1:
             raise ValueError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(args, name)}.")
     for name in (
         "max_upload_mb",

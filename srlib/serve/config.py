@@ -32,7 +32,9 @@ class ServeConfig:
         tile: default tile size in input pixels (``None``: whole images).
         tile_overlap: input pixels shared by neighbouring tiles.
         no_policy: ignore a ``FramePairPolicy`` stored with the weights.
-        max_batch: the most images (or video frames) one model call takes.
+        max_batch: the most images (or video frames) one model call takes; ``None``: 8 on a GPU, 1 on a
+            CPU (measured with ``benchmarks/serve_load.py`` on a 2-core AMD EPYC: batches of 8 gave 0.82x
+            the one-by-one in-process rate, batches of 1 gave 0.98x; the model already uses every core).
         batch_window_ms: how long the model worker waits for more inputs of the same size.
         max_queue: images waiting for the model before new ones get 503.
         max_upload_bytes: the largest image request body.
@@ -58,7 +60,7 @@ class ServeConfig:
     tile: int | None = None
     tile_overlap: int = 16
     no_policy: bool = False
-    max_batch: int = 8
+    max_batch: int | None = None
     batch_window_ms: float = 5.0
     max_queue: int = 64
     max_upload_bytes: int = 32 * 1024 * 1024

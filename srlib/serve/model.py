@@ -87,7 +87,7 @@ class ModelService:
         self._lock = threading.Lock()
         self.batcher = MicroBatcher(
             self._run,
-            max_batch=config.max_batch,
+            max_batch=config.max_batch or (8 if self.upscaler.device.type == "cuda" else 1),
             window_s=config.batch_window_ms / 1000.0,
             max_queue=config.max_queue,
         )
