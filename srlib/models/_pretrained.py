@@ -28,8 +28,8 @@ _WEIGHT_SUFFIXES = (".safetensors", ".pth", ".pt", ".ckpt")
 def list_pretrained(arch: str | None = None) -> list[PackagedWeights]:
     """The SR weights that ship with srlib (of one architecture if given), with their cards.
 
-    Each entry has ``arch``, ``scale``, ``tag`` and ``card`` (a dict: ``recipe``, ``command``, ``minutes``,
-    ``machine``, and ``scores`` by test set with the bicubic reference beside them).
+    Each entry has ``arch``, ``scale``, ``tag`` and ``card`` (a dict: ``recipe``, ``stages`` with their
+    commands, ``minutes``, ``machine``, and ``scores`` by test set with bicubic's beside them).
 
     Example:
         >>> [(entry.name, entry.card["scores"]["Set5"]["psnr"] > 30) for entry in list_pretrained("fsrcnn")]
