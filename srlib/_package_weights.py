@@ -1,13 +1,15 @@
 """Weights that ship inside the srlib package, readable offline.
 
-Each shipped network is two files in ``srlib/weights/``: ``NAME.safetensors`` and its card ``NAME.json``.
-The card says what the file is (``kind``, ``arch``, ``scale``, ``tag``, ``sha256``) and how it was made
-and scored (recipe, command, data, minutes, machine, scores). There is no shared index to edit: adding a
-weight file means adding its card beside it. This module only finds and verifies files; building the
-network is the job of the package that owns the architecture (``srlib.models``, ``srlib.detect``).
+Each shipped network is a card ``srlib/weights/NAME.json`` and its weights: ``NAME.safetensors``, or
+shards ``NAME-00001-of-0000N.safetensors`` of at most :data:`MAX_SHARD_BYTES` each (the repository keeps
+no file over 2 MB). The card says what the weights are (``kind``, ``arch``, ``scale``, ``tag``, and
+``files``: each shard's name and SHA-256) and how they were made and scored (recipe, command, data,
+minutes, machine, scores). There is no shared index to edit: adding weights means adding their card.
+This module finds, verifies, reads and writes the files; building the network is the job of the
+package that owns the architecture (``srlib.models``, ``srlib.detect``).
 
 Example:
-    >>> all(entry.file.name.endswith(".safetensors") for entry in list_packaged())
+    >>> all(f.stat().st_size <= MAX_SHARD_BYTES for entry in list_packaged() for f in entry.files)
     True
 """
 
@@ -15,13 +17,21 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+from srlib._fs import atomic_write
+
+if TYPE_CHECKING:
+    from torch import Tensor
 
 WEIGHTS_DIR = Path(__file__).parent / "weights"
-_CARD_KEYS = ("kind", "arch", "file", "sha256")
+#: The largest shard written (bytes): files in the repository stay under 2 MB.
+MAX_SHARD_BYTES = 1_900_000
+_CARD_KEYS = ("kind", "arch", "files")
 
 
 class PackagedWeightsError(ValueError):
@@ -30,31 +40,79 @@ class PackagedWeightsError(ValueError):
 
 @dataclass(frozen=True)
 class PackagedWeights:
-    """One shipped weight file and its card."""
+    """One shipped set of weights (one file or several shards) and its card."""
 
     name: str  #: the card's file stem, e.g. ``edsr_baseline_x2``
     kind: str  #: ``"sr"`` or ``"detector"``
     arch: str  #: the registered architecture name
     scale: int | None  #: SR scale; None for a detector
     tag: str | None  #: which weight set of the architecture (e.g. ``"gan"``); None for the default one
-    file: Path
-    sha256: str
+    files: tuple[Path, ...]  #: the file, or its shards in order
+    sha256: tuple[str, ...]  #: one digest per file
     card: dict[str, Any] = field(repr=False, compare=False)
 
-    def verified_file(self) -> Path:
-        """The file's path after checking that it is there and has the card's SHA-256."""
-        if not self.file.is_file():
-            raise PackagedWeightsError(
-                f"the shipped weight file {self.file} is missing: the srlib install is incomplete; "
-                "reinstall it (pip install --force-reinstall srlib)"
-            )
-        digest = _sha256(self.file)
-        if digest != self.sha256:
-            raise PackagedWeightsError(
-                f"the shipped weight file {self.file} is damaged (SHA-256 {digest[:12]}..., its card "
-                f"says {self.sha256[:12]}...); reinstall srlib (pip install --force-reinstall srlib)"
-            )
-        return self.file
+    def verified_files(self) -> tuple[Path, ...]:
+        """The files' paths after checking that each is there and has the card's SHA-256."""
+        for file, expected in zip(self.files, self.sha256, strict=True):
+            if not file.is_file():
+                raise PackagedWeightsError(
+                    f"the shipped weight file {file} is missing: the srlib install is incomplete; "
+                    "reinstall it (pip install --force-reinstall srlib)"
+                )
+            digest = _sha256(file)
+            if digest != expected:
+                raise PackagedWeightsError(
+                    f"the shipped weight file {file} is damaged (SHA-256 {digest[:12]}..., its card "
+                    f"says {expected[:12]}...); reinstall srlib (pip install --force-reinstall srlib)"
+                )
+        return self.files
+
+    def read(self) -> tuple[dict[str, Tensor], dict[str, str]]:
+        """The verified tensors of every shard, merged, and the metadata the shards share."""
+        from safetensors import safe_open
+
+        state: dict[str, Tensor] = {}
+        metadata: dict[str, str] | None = None
+        for file in self.verified_files():
+            with safe_open(str(file), framework="pt") as shard:
+                if metadata is not None and (shard.metadata() or {}) != metadata:
+                    raise PackagedWeightsError(f"the shards of {self.name} disagree; reinstall srlib")
+                metadata = shard.metadata() or {}
+                state.update({key: shard.get_tensor(key) for key in shard.keys()})  # noqa: SIM118
+        return state, metadata or {}
+
+
+def write_packaged(
+    state: Mapping[str, Tensor], metadata: Mapping[str, str], name: str, directory: Path = WEIGHTS_DIR
+) -> list[dict[str, str]]:
+    """Write ``state`` as ``NAME.safetensors``, or as shards of at most :data:`MAX_SHARD_BYTES`.
+
+    Every shard carries the same ``metadata``. Returns the card's ``files`` list (name and SHA-256).
+    """
+    from safetensors.torch import save
+
+    groups: list[dict[str, Tensor]] = [{}]
+    size = 0
+    for key in sorted(state):
+        tensor = state[key].contiguous()
+        nbytes = tensor.numel() * tensor.element_size()
+        if groups[-1] and size + nbytes > MAX_SHARD_BYTES - 64_000:  # room for the header
+            groups.append({})
+            size = 0
+        groups[-1][key], size = tensor, size + nbytes
+    names = (
+        [f"{name}.safetensors"]
+        if len(groups) == 1
+        else [f"{name}-{i + 1:05d}-of-{len(groups):05d}.safetensors" for i in range(len(groups))]
+    )
+    files = []
+    for file, group in zip(names, groups, strict=True):
+        payload = save(group, metadata=dict(metadata))
+        if len(payload) > MAX_SHARD_BYTES:
+            raise ValueError(f"one tensor of {name} alone exceeds {MAX_SHARD_BYTES} bytes")
+        atomic_write(directory / file, lambda stream, data=payload: stream.write(data))
+        files.append({"file": file, "sha256": hashlib.sha256(payload).hexdigest()})
+    return files
 
 
 def _sha256(path: Path) -> str:
@@ -79,8 +137,8 @@ def _read_card(path: Path) -> PackagedWeights:
         arch=str(card["arch"]),
         scale=int(card["scale"]) if card.get("scale") is not None else None,
         tag=card.get("tag"),
-        file=path.with_name(card["file"]),
-        sha256=str(card["sha256"]),
+        files=tuple(path.with_name(item["file"]) for item in card["files"]),
+        sha256=tuple(str(item["sha256"]) for item in card["files"]),
         card=card,
     )
 

@@ -1,4 +1,4 @@
-"""Maintainers' tool: turn a trained run's weights into a file shipped in ``srlib/weights/``, with its card.
+"""Maintainers' tool: turn a trained run's weights into files shipped in ``srlib/weights/``, with a card.
 
     python tools/pack_pretrained.py WEIGHTS NAME --recipe R --stages stages.json \
         --data-note "T91 (90 of 91 images)" --reference "FSRCNN (paper)" --ref Set5=37.00 --ref Set14=32.63
@@ -13,15 +13,16 @@ suite holds the file to, the stages (command, steps, minutes) and the machine. `
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import math
+import tempfile
 from pathlib import Path
 
 import torch
+from safetensors import safe_open
 
 import srlib
-from srlib._package_weights import WEIGHTS_DIR, list_packaged
+from srlib._package_weights import WEIGHTS_DIR, list_packaged, write_packaged
 from srlib.evaluate import device_name, evaluate_folder
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -61,16 +62,18 @@ def pack(args: argparse.Namespace) -> Path:
     if storage == "fp16":
         net = _fp16_copy(net).half()
         net.srlib_tag = args.tag
-    path = srlib.save_model(net, WEIGHTS_DIR / f"{args.name}.safetensors")
+    with tempfile.TemporaryDirectory() as folder:  # save_model writes the srlib metadata
+        with safe_open(str(srlib.save_model(net, Path(folder) / "w")), framework="pt") as saved:
+            metadata, state = saved.metadata(), {k: saved.get_tensor(k) for k in saved.keys()}  # noqa: SIM118
+    files = write_packaged(state, metadata, args.name)
     stages = json.loads(Path(args.stages).read_text())
     card = {
         "kind": "sr",
         "arch": arch,
         "scale": scale,
         "tag": args.tag,
-        "file": path.name,
-        "sha256": hashlib.sha256(path.read_bytes()).hexdigest(),
-        "bytes": path.stat().st_size,
+        "files": files,
+        "bytes": sum((WEIGHTS_DIR / item["file"]).stat().st_size for item in files),
         "params": sum(p.numel() for p in net.parameters()),
         "config": net.srlib_config,
         "storage": storage,
@@ -91,9 +94,9 @@ def pack(args: argparse.Namespace) -> Path:
         "notes": args.note,
     }
     (WEIGHTS_DIR / f"{args.name}.json").write_text(json.dumps(card, indent=2) + "\n")
-    shown = ("file", "bytes", "storage", "storage_cost_db", "scores")
+    shown = ("files", "bytes", "storage", "storage_cost_db", "scores")
     print(json.dumps({k: card[k] for k in shown}, indent=1))
-    return path
+    return WEIGHTS_DIR / files[0]["file"]
 
 
 def _db(value: float | None) -> str:
@@ -110,7 +113,8 @@ def docs() -> Path:
         lines += [
             f"### `{c['arch']}` x{c['scale']}" + (f' (`pretrained="{c["tag"]}"`)' if c["tag"] else ""),
             "",
-            f"- File: `srlib/weights/{c['file']}`, {c['bytes'] / 1e6:.2f} MB, {c['params']:,} parameters, "
+            f"- Files: {', '.join('`srlib/weights/' + item['file'] + '`' for item in c['files'])}, "
+            f"{c['bytes'] / 1e6:.2f} MB, {c['params']:,} parameters, "
             f"stored {c['storage']} (cost: Set5 {c['storage_cost_db']['Set5']:+.4f} dB, "
             f"Set14 {c['storage_cost_db']['Set14']:+.4f} dB).",
             f"- Recipe: `{c['recipe']}`; data: {c['data']}.",

@@ -271,6 +271,12 @@ def load_detector(path: str | os.PathLike, *, threshold: float | None = None) ->
     """Rebuild a detector from a file written by :func:`save_detector` (weights cast back to float32)."""
     path = Path(path).expanduser()
     state, meta = _read_weights(path)
+    return _detector_from_state(state, meta, path, threshold)
+
+
+def _detector_from_state(
+    state: dict[str, Tensor], meta: dict[str, str], path: Path, threshold: float | None
+) -> nn.Module:
     arch = meta.get("arch")
     if meta.get("srlib_kind") != "detector" or arch not in _REGISTRY:
         raise DetectorWeightsError(
@@ -320,7 +326,7 @@ def create_detector(
         if kwargs:
             raise ValueError(f"pretrained=True takes no architecture settings; got {sorted(kwargs)}.")
         entry = find_packaged("detector", name)
-        net = load_detector(entry.verified_file(), threshold=threshold)
+        net = _detector_from_state(*entry.read(), entry.files[0], threshold)
         if threshold is None and entry.card.get("threshold") is not None:
             net.threshold = float(entry.card["threshold"])
         net.srlib_pretrained = entry.name

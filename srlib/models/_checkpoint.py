@@ -46,6 +46,7 @@ __all__ = [
     "load_model",
     "load_state_dict",
     "load_weights",
+    "model_from_state",
     "save_model",
 ]
 
@@ -363,10 +364,30 @@ def load_model(path: str | os.PathLike, **overrides: Any) -> nn.Module:
         name, detected = detect_architecture(state)
         kwargs = {**detected, **overrides}
         log.info("Recognised %s as %r with %s", path, name, detected)
+    return _build_loaded(name, kwargs, state, header.metadata if header else {})
+
+
+def _build_loaded(
+    name: str, kwargs: dict[str, Any], state: Mapping[str, torch.Tensor], metadata: Mapping[str, str]
+) -> nn.Module:
+    """The network ``name(**kwargs)`` with ``state`` loaded strictly, and the file's extra metadata."""
     model = create_model(name, **kwargs)
     load_weights(model, state, strict=True)
     own = ("format", "srlib_format_version", "arch", "kwargs", "scale", "srlib_version", "tag")
-    model.srlib_file_metadata = {  # type: ignore[assignment]
-        k: v for k, v in (header.metadata if header else {}).items() if k not in own
-    }
+    model.srlib_file_metadata = {k: v for k, v in metadata.items() if k not in own}  # type: ignore[assignment]
     return model.eval()
+
+
+def model_from_state(
+    state: Mapping[str, torch.Tensor], metadata: Mapping[str, str], source: str | os.PathLike
+) -> nn.Module:
+    """What :func:`load_model` gives for an srlib file, from tensors and metadata already read.
+
+    For weights stored in several shards (``srlib/weights``), merged by the caller; ``source`` names
+    them in errors.
+
+    Raises:
+        WeightFileError: metadata that is missing, malformed or inconsistent; tensors that do not fit.
+    """
+    _, name, kwargs = _srlib_config(Path(source), metadata)
+    return _build_loaded(name, kwargs, state, metadata)

@@ -15,7 +15,7 @@ from typing import Any
 from torch import nn
 
 from srlib._package_weights import PackagedWeights, PackagedWeightsError, find_packaged, list_packaged
-from srlib.models._checkpoint import load_model, load_weights
+from srlib.models._checkpoint import load_model, load_weights, model_from_state
 from srlib.models._registry import create_model as build_model
 from srlib.models._registry import get_model_entry, registered_name, split_name
 
@@ -52,11 +52,12 @@ def pretrained_entry(
 
 
 def load_pretrained(entry: PackagedWeights) -> nn.Module:
-    """The network of one shipped weight file, verified against its card."""
-    net = load_model(entry.verified_file())
+    """The network of one shipped weight set (its shards merged), verified against its card."""
+    state, metadata = entry.read()
+    net = model_from_state(state, metadata, entry.files[0])
     if registered_name(net) != entry.arch or int(getattr(net, "scale", 0)) != entry.scale:
         raise PackagedWeightsError(
-            f"the shipped file {entry.file} holds {registered_name(net)} x{getattr(net, 'scale', '?')}, "
+            f"the shipped file {entry.files[0]} holds {registered_name(net)} x{getattr(net, 'scale', '?')}, "
             f"but its card says {entry.arch} x{entry.scale}; reinstall srlib"
         )
     net.srlib_tag = entry.tag  # type: ignore[assignment]
@@ -157,5 +158,5 @@ def _pretrained_or_untrained(model: str, scale: int | None, pretrained: bool | s
         if pretrained is not None:
             raise
         return build_model(model, **({"scale": scale} if scale is not None else {}))
-    log.info("%s x%d: srlib's pretrained weights %s", entry.arch, entry.scale, entry.file.name)
+    log.info("%s x%d: srlib's pretrained weights %s", entry.arch, entry.scale, entry.name)
     return load_pretrained(entry)

@@ -61,10 +61,12 @@ def _copy_shipped(tmp_path, monkeypatch):
     entry = pw.find_packaged("detector", "mobilenetv3_canny")
     folder = tmp_path / "weights"
     folder.mkdir()
-    shutil.copy(entry.file, folder / entry.file.name)
+    for file in entry.files:
+        shutil.copy(file, folder / file.name)
     (folder / f"{entry.name}.json").write_text(json.dumps(entry.card))
     monkeypatch.setattr(pw, "WEIGHTS_DIR", folder)
-    return folder / entry.file.name
+    pw._all_cards.cache_clear()
+    return folder / entry.files[-1].name
 
 
 def test_shipped_weights_missing_or_damaged(tmp_path, monkeypatch):

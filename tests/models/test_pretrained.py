@@ -31,12 +31,13 @@ def test_the_issue_s_weight_sets_ship() -> None:
 
 
 def test_shipped_sr_weights_fit_the_wheel_budget() -> None:
-    total = sum(entry.file.stat().st_size for entry in SR_WEIGHTS)
+    total = sum(file.stat().st_size for entry in SR_WEIGHTS for file in entry.files)
     assert total <= MAX_SR_BYTES, f"{total / 1e6:.2f} MB of SR weights ship; the budget is 10 MB"
 
 
 @pytest.mark.parametrize("entry", SR_WEIGHTS, ids=IDS)
 def test_each_file_loads_and_matches_its_card(entry: PackagedWeights) -> None:
+    assert all(file.stat().st_size <= _package_weights.MAX_SHARD_BYTES for file in entry.files)
     net = srlib.create_model(entry.arch, scale=entry.scale, pretrained=entry.tag or True)
     assert srlib.models._registry.registered_name(net) == entry.arch
     assert net.scale == entry.scale and net.srlib_tag == entry.tag
@@ -129,8 +130,7 @@ def test_a_missing_file_is_named_with_the_fix(weights_copy: Path) -> None:
 def test_a_card_that_lies_about_the_file_is_caught(weights_copy: Path) -> None:
     card = weights_copy / "fsrcnn_x2.json"
     data = json.loads(card.read_text())
-    data["file"] = "fsrcnn_x3.safetensors"
-    data["sha256"] = json.loads((weights_copy / "fsrcnn_x3.json").read_text())["sha256"]
+    data["files"] = json.loads((weights_copy / "fsrcnn_x3.json").read_text())["files"]
     card.write_text(json.dumps(data))
     _package_weights._all_cards.cache_clear()
     with pytest.raises(PackagedWeightsError, match="holds fsrcnn x3, but its card says fsrcnn x2"):
@@ -148,7 +148,7 @@ def test_resolve_model_uses_shipped_weights_for_a_bare_name(caplog: pytest.LogCa
     with caplog.at_level(logging.INFO, logger="srlib"):
         net = srlib.models.resolve_model("edsr_baseline", scale=3)
     assert net.srlib_pretrained == "edsr_baseline_x3"
-    assert "pretrained weights edsr_baseline_x3.safetensors" in caplog.text
+    assert "pretrained weights edsr_baseline_x3" in caplog.text
     untrained = srlib.models.resolve_model("edsr_baseline", scale=3, pretrained=False)
     assert not hasattr(untrained, "srlib_pretrained")
     assert not hasattr(srlib.models.resolve_model("vdsr", scale=2), "srlib_pretrained")  # none ship
