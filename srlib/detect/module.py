@@ -27,6 +27,8 @@ from torchmetrics.classification import (
     BinarySpecificity,
 )
 
+from srlib.lit.callbacks import ExportWeights
+
 __all__ = ["DetectorModule", "ExportDetector", "detection_metrics"]
 
 METRIC_NAMES = ("precision", "recall", "f1", "accuracy", "fpr", "auroc")
@@ -150,42 +152,15 @@ class DetectorModule(L.LightningModule):
         }
 
 
-class ExportDetector(L.Callback):
-    """Write ``best.safetensors`` (highest ``monitor``) after validation, ``last.safetensors`` at the end."""
+class ExportDetector(ExportWeights):
+    """:class:`~srlib.lit.callbacks.ExportWeights` for a detector: ``best.safetensors`` (highest
+    ``monitor``) after validation and ``last.safetensors`` at the end, written by :func:`save_detector`."""
 
     def __init__(self, dirpath: str | os.PathLike, *, arch: str, monitor: str = "val/f1") -> None:
-        self.dirpath, self.arch, self.monitor = Path(dirpath), arch, monitor
-        self.best: float | None = None
+        super().__init__(dirpath, monitor=monitor, mode="max")
+        self.arch = arch
 
-    @property
-    def best_path(self) -> Path:
-        return self.dirpath / "best.safetensors"
-
-    @property
-    def last_path(self) -> Path:
-        return self.dirpath / "last.safetensors"
-
-    def state_dict(self) -> dict[str, Any]:
-        return {"best": self.best}
-
-    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
-        self.best = state_dict.get("best")
-
-    def _save(self, pl_module: L.LightningModule, path: Path, trainer: L.Trainer) -> None:
+    def _save(self, trainer: L.Trainer, pl_module: L.LightningModule, path: Path) -> None:
         from srlib.detect.models import save_detector
 
-        if trainer.is_global_zero:
-            save_detector(pl_module.net, path, arch=self.arch, extra={"global_step": trainer.global_step})
-
-    def on_validation_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        if trainer.sanity_checking:
-            return
-        value = trainer.callback_metrics.get(self.monitor)
-        if value is not None and (self.best is None or float(value) > self.best):
-            self.best = float(value)
-            self._save(pl_module, self.best_path, trainer)
-
-    def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        self._save(pl_module, self.last_path, trainer)
-        if not self.best_path.exists():
-            self._save(pl_module, self.best_path, trainer)
+        save_detector(pl_module.net, path, arch=self.arch, extra={"global_step": trainer.global_step})

@@ -157,8 +157,8 @@ class ExportWeights(L.Callback):
     def state_dict(self) -> dict[str, Any]:
         return {"best_score": self.best_score}
 
-    @staticmethod
-    def _save(trainer: L.Trainer, pl_module: L.LightningModule, path: Path) -> None:
+    def _save(self, trainer: L.Trainer, pl_module: L.LightningModule, path: Path) -> None:
+        """Write the network to ``path`` (subclasses export other networks, e.g. detectors)."""
         save_model(_export_source(trainer, pl_module), path, metadata=_inference_metadata(trainer))
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
@@ -178,9 +178,7 @@ class ExportWeights(L.Callback):
         )
         if better:
             self.best_score = score
-            save_model(
-                _export_source(trainer, pl_module), self.best_path, metadata=_inference_metadata(trainer)
-            )
+            self._save(trainer, pl_module, self.best_path)
             log.info("%s improved to %.4f: wrote %s", self.monitor, score, self.best_path)
 
     def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
@@ -188,9 +186,7 @@ class ExportWeights(L.Callback):
             return
         self._save(trainer, pl_module, self.last_path)
         if self.best_score is None:
-            save_model(
-                _export_source(trainer, pl_module), self.best_path, metadata=_inference_metadata(trainer)
-            )
+            self._save(trainer, pl_module, self.best_path)
 
 
 class LastCheckpoint(L.Callback):
