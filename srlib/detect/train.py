@@ -108,12 +108,11 @@ def train_detector(cfg: DictConfig) -> dict[str, Any]:
     from hydra.errors import InstantiationException
     from hydra.utils import instantiate
 
-    from srlib._fs import atomic_write
     from srlib.detect.models import create_detector, load_detector, save_detector
     from srlib.detect.module import DetectorModule, ExportDetector
     from srlib.evaluate import write_json
     from srlib.lit.callbacks import AtomicCheckpointIO, LastCheckpoint
-    from srlib.lit.run import RUN_DIR_ENV, RecipeError, _plain_message, check_recipe, run_dir
+    from srlib.lit.run import RUN_DIR_ENV, RecipeError, _plain_message, check_recipe, open_run_dir
     from srlib.precision import auto_precision
 
     check_recipe(cfg)
@@ -140,10 +139,7 @@ def train_detector(cfg: DictConfig) -> dict[str, Any]:
     except (ValueError, FileNotFoundError, TypeError, InstantiationException) as err:
         raise RecipeError(_plain_message(err)) from err
 
-    out_dir = run_dir(cfg)
-    resume_from = out_dir / "checkpoints" / "last.ckpt" if cfg.get("resume") else None
-    if not resume_from:
-        atomic_write(out_dir / "recipe.yaml", lambda f: f.write(OmegaConf.to_yaml(cfg).encode()))
+    out_dir, resume_from = open_run_dir(cfg)
     exporter = ExportDetector(out_dir, arch=arch, monitor="val/f1")
     every = int(OmegaConf.select(cfg, "callbacks.checkpoint_every_n_steps") or 200)
     last = LastCheckpoint(out_dir / "checkpoints", every_n_train_steps=every)

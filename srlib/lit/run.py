@@ -188,6 +188,17 @@ def _holds_run(folder: Path) -> bool:
     return folder.is_dir() and any((folder / m).exists() for m in _RUN_MARKERS)
 
 
+def open_run_dir(cfg: DictConfig) -> tuple[Path, Path | None]:
+    """The run's folder (:func:`run_dir`) and the checkpoint to resume; a new run gets its recipe.yaml."""
+    from srlib._fs import atomic_write
+
+    out_dir = run_dir(cfg)
+    resume_from = out_dir / "checkpoints" / "last.ckpt" if cfg.get("resume") else None
+    if not resume_from:
+        atomic_write(out_dir / "recipe.yaml", lambda f: f.write(OmegaConf.to_yaml(cfg).encode()))
+    return out_dir, resume_from
+
+
 def run_dir(cfg: DictConfig) -> Path:
     """The run's folder: created new, or the one to resume; a finished or running run is never overwritten.
 
@@ -257,7 +268,6 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     from hydra.errors import InstantiationException
     from hydra.utils import instantiate
 
-    from srlib._fs import atomic_write
     from srlib.evaluate import write_json
     from srlib.lit.callbacks import AtomicCheckpointIO, ExportWeights, GeneratorEMA, LastCheckpoint
     from srlib.models import load_model
@@ -283,10 +293,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     except (ValueError, FileNotFoundError, TypeError, InstantiationException) as err:
         raise RecipeError(_plain_message(err)) from err
 
-    out_dir = run_dir(cfg)
-    resume_from = out_dir / "checkpoints" / "last.ckpt" if cfg.get("resume") else None
-    if not resume_from:
-        atomic_write(out_dir / "recipe.yaml", lambda f: f.write(OmegaConf.to_yaml(cfg).encode()))
+    out_dir, resume_from = open_run_dir(cfg)
 
     cb = cfg.callbacks
     exporter = ExportWeights(out_dir, monitor=str(cb.monitor))
