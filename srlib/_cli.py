@@ -138,10 +138,16 @@ def check_writable(path: str | os.PathLike, *, folder: bool = False) -> None:
         FileExistsError: a folder is wanted and ``path`` is a file.
         NotADirectoryError: a part of the path above it is a file.
         PermissionError: the nearest existing folder above it (or the folder itself) is not writable.
+        srlib._fs.OutputPathError: a file is wanted and a device, a FIFO, a socket or a bad symbolic
+            link stands there (what the atomic writer would refuse at the end; a ``ValueError``).
     """
+    from srlib._fs import check_output_path
+
     path = Path(path).expanduser().absolute()
     if path.is_dir() and not folder:
         raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), str(path))
+    if not folder:
+        path = check_output_path(path).absolute()  # a link is written through: check its target's folder
     if path.exists() and not path.is_dir() and folder:
         raise FileExistsError(errno.EEXIST, "Exists and is not a folder", str(path))
     existing = path if path.is_dir() else path.parent

@@ -27,7 +27,7 @@ import torch
 from PIL import Image, UnidentifiedImageError
 from torch import Tensor
 
-from srlib._fs import atomic_write
+from srlib._fs import atomic_write, walk_files
 
 __all__ = [
     "DEFAULT_MAX_PIXELS",
@@ -152,15 +152,13 @@ def _srlib_checks_size() -> Iterator[None]:
                 Image.MAX_IMAGE_PIXELS = _pil_saved
 
 
-def _hidden(path: Path) -> bool:
-    return path.name.startswith(".")
-
-
 def list_images(folder: str | os.PathLike, *, recursive: bool = False) -> list[Path]:
     """Image files inside ``folder``, sorted by path.
 
     Files and folders whose name starts with ``.`` are skipped (macOS ``._photo.png``, srlib's own
-    ``.NAME.*.tmp`` temporary files), and hidden folders are never entered.
+    ``.NAME.*.tmp`` temporary files), and hidden folders are never entered. The walk is
+    :func:`srlib._fs.walk_files`: loop-safe, no folder is entered twice (a symbolic link to a folder
+    already listed, or above it, is skipped and counted in one warning), so each file is listed once.
 
     Args:
         folder: the folder to list.
@@ -173,18 +171,7 @@ def list_images(folder: str | os.PathLike, *, recursive: bool = False) -> list[P
     folder = Path(folder)
     if not folder.is_dir():
         raise FileNotFoundError(f"Image folder {folder} does not exist (or is not a folder).")
-    paths: list[Path] = []
-    pending = [folder]
-    while pending:
-        current = pending.pop()
-        for entry in current.iterdir():
-            if _hidden(entry):
-                continue
-            if entry.is_file() and entry.suffix.lower() in IMAGE_EXTENSIONS:
-                paths.append(entry)
-            elif recursive and entry.is_dir():
-                pending.append(entry)
-    paths.sort()
+    paths = walk_files(folder, recursive=recursive, suffixes=IMAGE_EXTENSIONS)
     if not paths:
         raise ValueError(
             f"Image folder {folder} holds no images (looked for {', '.join(IMAGE_EXTENSIONS)}"

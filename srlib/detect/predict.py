@@ -170,6 +170,9 @@ def detect_files(
 def expand_inputs(inputs: Sequence[str | os.PathLike], *, recursive: bool = False) -> list[Path]:
     """The image files named by ``inputs`` (files as given; folders listed with ``list_images``).
 
+    Folders are walked loop-safe (:func:`srlib._fs.walk_files`: no folder entered twice), and a file
+    named twice (by two inputs, or a folder and a file inside it) is kept once, at its first place.
+
     Raises:
         FileNotFoundError: an input that does not exist.
         ValueError: a folder without images (the error names it).
@@ -177,12 +180,18 @@ def expand_inputs(inputs: Sequence[str | os.PathLike], *, recursive: bool = Fals
     from srlib.data.image_io import list_images
 
     files: list[Path] = []
+    seen: set[str] = set()
     for item in inputs:
         path = Path(item).expanduser()
         if path.is_dir():
-            files += list_images(path, recursive=recursive)
+            found = list_images(path, recursive=recursive)
         elif path.exists():
-            files.append(path)
+            found = [path]
         else:
             raise FileNotFoundError(2, "No such file or folder", str(path))
+        for file in found:
+            real = os.path.realpath(file)
+            if real not in seen:
+                seen.add(real)
+                files.append(file)
     return files

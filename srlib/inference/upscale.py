@@ -20,7 +20,8 @@ import torch
 from PIL import Image
 from torch import Tensor, nn
 
-from srlib.data.image_io import check_image_size, list_images
+from srlib._fs import walk_files
+from srlib.data.image_io import IMAGE_EXTENSIONS, check_image_size
 from srlib.inference.engine import Upscaler
 from srlib.inference.output_size import OutputSize
 from srlib.inference.pictures import FORMATS, Picture, picture_from_pil, read_picture, write_picture
@@ -242,6 +243,8 @@ def folder_pairs(
     """``(input, output)`` pairs for every image and video of ``src``, mirrored under ``dst``.
 
     ``suffix`` sets the images' output format (videos keep theirs); hidden files and folders are skipped.
+    ``src`` is walked once by :func:`srlib._fs.walk_files` (loop-safe: a folder reached again through a
+    symbolic link is skipped and counted), so every input is paired once.
 
     Raises:
         ValueError: ``dst`` is ``src`` itself, an unknown output suffix, or nothing to upscale in ``src``.
@@ -255,15 +258,10 @@ def folder_pairs(
         suffix = suffix if suffix.startswith(".") else f".{suffix}"
         if suffix.lower() not in FORMATS:
             raise ValueError(f"Unknown output format {suffix!r}; use one of {sorted(FORMATS)}.")
-    images = [p for p in list_images(src, recursive=recursive) if p.suffix.lower() in FORMATS]
-    candidates = src.rglob("*") if recursive else src.iterdir()
-    videos = sorted(
-        p
-        for p in candidates
-        if p.suffix.lower() in VIDEO_EXTENSIONS
-        and p.is_file()
-        and not any(part.startswith(".") for part in p.relative_to(src).parts)
-    )
+    image_suffixes = tuple(s for s in IMAGE_EXTENSIONS if s in FORMATS)
+    files = walk_files(src, recursive=recursive, suffixes=image_suffixes + tuple(VIDEO_EXTENSIONS))
+    images = [p for p in files if p.suffix.lower() in image_suffixes]
+    videos = [p for p in files if p.suffix.lower() in VIDEO_EXTENSIONS]
     if not images and not videos:
         kinds = ", ".join(sorted(FORMATS) + list(VIDEO_EXTENSIONS))
         raise ValueError(f"{src} holds no images or videos srlib can upscale ({kinds}).")
