@@ -8,6 +8,12 @@ minutes, machine, scores). There is no shared index to edit: adding weights mean
 This module finds, verifies, reads and writes the files; building the network is the job of the
 package that owns the architecture (``srlib.models``, ``srlib.detect``).
 
+The cards are read as a whole and trusted only whole: a card that cannot be read, lacks a field
+(``files`` entries need ``file`` and ``sha256``), duplicates another card's kind/arch/scale/tag, or a
+weight file that no card lists (its card was lost) is a :class:`PackagedWeightsError` naming the
+file and the fix, for every lookup. Only :class:`NoPackagedWeightsError` ("none ship for that") lets
+a caller build a network untrained, so a broken install never turns into random weights.
+
 Example:
     >>> all(f.stat().st_size <= MAX_SHARD_BYTES for entry in list_packaged() for f in entry.files)
     True
@@ -17,6 +23,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -35,7 +42,11 @@ _CARD_KEYS = ("kind", "arch", "files")
 
 
 class PackagedWeightsError(ValueError):
-    """A shipped weight file is missing, damaged or not there for the asked architecture/scale/tag."""
+    """A shipped weight file or card is missing, damaged or not there for the asked architecture/scale/tag."""
+
+
+class NoPackagedWeightsError(PackagedWeightsError):
+    """srlib ships no weights for the asked architecture/scale/tag (every card is readable and sound)."""
 
 
 @dataclass(frozen=True)
@@ -123,14 +134,62 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _read_card(path: Path) -> PackagedWeights:
-    try:
-        card = json.loads(path.read_text())
-    except (OSError, ValueError) as error:
-        raise PackagedWeightsError(f"cannot read the weight card {path}: {error}") from error
+_REINSTALL = "reinstall srlib (pip install --force-reinstall srlib)"
+_SHARD = re.compile(r"^(?P<name>.+)-(?P<index>\d{5})-of-(?P<count>\d{5})\.safetensors$")
+_SHA256 = re.compile(r"^[0-9a-f]{64}$")
+
+
+def _broken(path: Path, problem: str) -> PackagedWeightsError:
+    return PackagedWeightsError(
+        f"the weight card {path} is broken: {problem}; {_REINSTALL}, or fix or remove that card if you "
+        "added it yourself (no shipped weights are used while a card is broken)"
+    )
+
+
+def _card_problem(card: Any) -> str | None:
+    """What is wrong with a parsed card, or ``None``."""
+    if not isinstance(card, dict):
+        return f"it holds a JSON {type(card).__name__}, not an object"
     missing = [key for key in _CARD_KEYS if not card.get(key)]
-    if not isinstance(card, dict) or missing:
-        raise PackagedWeightsError(f"the weight card {path} lacks {', '.join(missing) or 'an object'}")
+    if missing:
+        return f"it lacks {', '.join(missing)}"
+    if card["kind"] not in ("sr", "detector"):
+        return f"'kind' is {card['kind']!r}, not 'sr' or 'detector'"
+    if not isinstance(card["arch"], str):
+        return f"'arch' is {card['arch']!r}, not a name"
+    scale = card.get("scale")
+    if card["kind"] == "sr" and (isinstance(scale, bool) or not isinstance(scale, int) or scale < 1):
+        return f"'scale' is {scale!r}, not a whole number of at least 1"
+    tag = card.get("tag")
+    if tag is not None and (not isinstance(tag, str) or not tag):
+        return f"'tag' is {tag!r}, not a name or null"
+    if not isinstance(card["files"], list):
+        return "'files' is not a list"
+    for number, item in enumerate(card["files"], 1):
+        if not isinstance(item, dict) or not isinstance(item.get("file"), str) or not item.get("file"):
+            return f"entry {number} of 'files' has no 'file' name"
+        name = item["file"]
+        if (
+            Path(name).name != name
+            or "\\" in name
+            or name.startswith(".")
+            or not name.endswith(".safetensors")
+        ):
+            return f"entry {number} of 'files' names {name!r}, not a .safetensors file beside the card"
+        if not isinstance(item.get("sha256"), str) or not _SHA256.match(item["sha256"]):
+            return f"entry {number} of 'files' ({name}) has no valid 'sha256' (64 lower-case hex digits)"
+    return None
+
+
+def _read_card(path: Path) -> PackagedWeights:
+    """One card, fully checked: anything wrong is a :class:`PackagedWeightsError` naming the card."""
+    try:
+        card = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as error:
+        raise _broken(path, f"it cannot be read as JSON ({error})") from error
+    problem = _card_problem(card)
+    if problem is not None:
+        raise _broken(path, problem)
     return PackagedWeights(
         name=path.stem,
         kind=str(card["kind"]),
@@ -145,13 +204,47 @@ def _read_card(path: Path) -> PackagedWeights:
 
 @lru_cache(maxsize=4)
 def _all_cards(directory: Path) -> tuple[PackagedWeights, ...]:
+    """Every card of ``directory``, checked as a whole; any problem is an error, never a smaller list.
+
+    A broken or unreadable card, two cards for the same kind/architecture/scale/tag, or a weight file
+    that no card describes (its card is missing) raises :class:`PackagedWeightsError` naming the
+    file(s) and the fix: leaving the entry out would make a name that has shipped weights look as if
+    it had none, and be built with random weights.
+    """
     if not directory.is_dir():
-        return ()
-    return tuple(_read_card(path) for path in sorted(directory.glob("*.json")))
+        raise PackagedWeightsError(
+            f"srlib's weight folder {directory} is missing: the install is incomplete; {_REINSTALL}"
+        )
+    entries = tuple(_read_card(path) for path in sorted(directory.glob("*.json")))
+    owners: dict[tuple[Any, ...], PackagedWeights] = {}
+    for entry in entries:
+        key = (entry.kind, entry.arch, entry.scale, entry.tag)
+        if key in owners:
+            first, second = (directory / f"{e.name}.json" for e in (owners[key], entry))
+            raise PackagedWeightsError(
+                f"the weight cards {first} and {second} both describe {_describe(entry)} ({entry.kind}): "
+                f"{_REINSTALL}, or remove the one you added"
+            )
+        owners[key] = entry
+    described = {file.name for entry in entries for file in entry.files}
+    for file in sorted(directory.glob("*.safetensors")):
+        if file.name not in described and not file.name.startswith("."):
+            shard = _SHARD.match(file.name)
+            card = f"{shard['name'] if shard else file.stem}.json"
+            raise PackagedWeightsError(
+                f"the shipped weight file {file} has no weight card ({directory / card} is missing or does "
+                f"not list it): {_REINSTALL}"
+            )
+    return entries
 
 
 def list_packaged(kind: str | None = None, arch: str | None = None) -> list[PackagedWeights]:
-    """Every shipped weight file (of one ``kind`` / ``arch`` if given), sorted by card name."""
+    """Every shipped weight file (of one ``kind`` / ``arch`` if given), sorted by card name.
+
+    Raises:
+        PackagedWeightsError: a card is broken, unreadable or duplicated, a weight file has no card, or
+            the weight folder is missing (the error names the file and the fix).
+    """
     return [
         entry
         for entry in _all_cards(WEIGHTS_DIR)
@@ -166,6 +259,11 @@ def find_packaged(
 
     The default set is the one without a tag: a tagged set (``gan``) is only ever picked by its tag.
     Anything else is an error that lists what ships for ``arch``.
+
+    Raises:
+        NoPackagedWeightsError: none ship for ``arch`` / ``scale`` / ``tag`` (the only case where a
+            caller may build the network untrained instead).
+        PackagedWeightsError: a card is broken, missing or duplicated (see :func:`list_packaged`).
     """
     entries = [e for e in list_packaged(kind, arch) if scale is None or e.scale == scale]
     wanted = None if tag in (None, True) else str(tag)
@@ -179,11 +277,11 @@ def find_packaged(
     asked = f"{arch}" + (f" x{scale}" if scale is not None else "") + (f" tag {wanted!r}" if wanted else "")
     if not shipped:
         names = sorted({e.arch for e in list_packaged(kind)})
-        raise PackagedWeightsError(
+        raise NoPackagedWeightsError(
             f"srlib ships no pretrained weights for {arch!r}; pretrained weights ship for: "
             f"{', '.join(names) or 'none'} (train your own: python -m srlib.train, docs/recipes.md)"
         )
-    raise PackagedWeightsError(
+    raise NoPackagedWeightsError(
         f"srlib ships no pretrained weights for {asked}; for {arch} it ships: {', '.join(shipped)}"
     )
 

@@ -25,7 +25,10 @@ from srlib.models import (  # noqa: F401 - importing the files registers their e
 )
 from srlib.models._blend import blend_models
 from srlib.models._checkpoint import (
+    ALLOW_NONFINITE_ENV,
+    NonFiniteWeightsError,
     WeightFileError,
+    check_resume_checkpoint,
     detect_architecture,
     load_discriminator_weights,
     load_model,
@@ -33,7 +36,14 @@ from srlib.models._checkpoint import (
     load_weights,
     save_model,
 )
-from srlib.models._pretrained import PackagedWeightsError, create_model, list_pretrained, resolve_model
+from srlib.models._pretrained import (
+    NoPackagedWeightsError,
+    PackagedWeightsError,
+    create_model,
+    list_pretrained,
+    resolve_init_weights,
+    resolve_model,
+)
 from srlib.models._registry import (
     ModelInfo,
     WeightTag,
@@ -59,6 +69,7 @@ from srlib.models.srvgg import SRVGGNetCompact
 from srlib.models.vdsr import VDSR
 
 __all__ = [
+    "ALLOW_NONFINITE_ENV",
     "EDSR",
     "FSRCNN",
     "HAT",
@@ -67,6 +78,8 @@ __all__ = [
     "MiniSRResNet",
     "MobileSR",
     "ModelInfo",
+    "NoPackagedWeightsError",
+    "NonFiniteWeightsError",
     "PackagedWeightsError",
     "RRDBNet",
     "SRVGGNetCompact",
@@ -75,6 +88,7 @@ __all__ = [
     "WeightFileError",
     "WeightTag",
     "blend_models",
+    "check_resume_checkpoint",
     "create_discriminator",
     "create_model",
     "detect_architecture",
@@ -91,6 +105,7 @@ __all__ = [
     "register_detector",
     "register_discriminator",
     "register_model",
+    "resolve_init_weights",
     "resolve_model",
     "save_model",
 ]

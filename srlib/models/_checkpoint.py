@@ -8,6 +8,10 @@
   header, so a small file asking for a huge network is refused at once, naming the file.
 * A checkpoint without srlib metadata is matched to an architecture by the registry entries'
   detectors, tried in their declared order (:func:`srlib.models._registry.detection_order`).
+* Every loader refuses weights holding NaN or infinite values (a diverged run's), naming the file and
+  the tensor; ``allow_nonfinite=True`` (or ``SRLIB_ALLOW_NONFINITE=1`` for the command lines) opts out.
+* One shard of a sharded weight set (``NAME-00001-of-00002.safetensors``) is named as such, with how
+  to load the whole set.
 
 File reading and writing is :mod:`srlib.models._state_io`; this module adds what needs the registry.
 """
@@ -18,6 +22,7 @@ import contextlib
 import json
 import logging
 import os
+import re
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -36,10 +41,22 @@ from srlib.models._registry import (
     registered_name,
     split_name,
 )
-from srlib.models._state_io import WeightFileError, read_header, read_state_dict, write_state_dict
+from srlib.models._state_io import (
+    ALLOW_NONFINITE_ENV,
+    NonFiniteWeightsError,
+    WeightFileError,
+    check_finite,
+    check_resume_checkpoint,
+    read_header,
+    read_state_dict,
+    write_state_dict,
+)
 
 __all__ = [
+    "ALLOW_NONFINITE_ENV",
+    "NonFiniteWeightsError",
     "WeightFileError",
+    "check_resume_checkpoint",
     "detect_architecture",
     "load_checked",
     "load_discriminator_weights",
@@ -97,20 +114,51 @@ def save_model(
     return atomic_write(path, lambda f: write_state_dict(f, state, {**extra, **core}))
 
 
-def load_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:
-    """Read a state dict (unwrapped, prefixes stripped) from ``.safetensors``/``.pth``/``.pt``."""
-    return read_state_dict(path)[0]
+def load_state_dict(
+    path: str | os.PathLike, *, allow_nonfinite: bool | None = None
+) -> dict[str, torch.Tensor]:
+    """Read a state dict (unwrapped, prefixes stripped) from ``.safetensors``/``.pth``/``.pt``.
+
+    Args:
+        path: the file.
+        allow_nonfinite: ``True`` accepts tensors holding NaN/inf; ``None`` (default) refuses them
+            unless ``SRLIB_ALLOW_NONFINITE=1`` is set.
+
+    Raises:
+        NonFiniteWeightsError: a tensor holds NaN or inf (named, with the file; a ``ValueError``).
+    """
+    state = read_state_dict(path)[0]
+    check_finite(state, path, allow=allow_nonfinite)
+    return state
+
+
+def _state_of(
+    weights: str | os.PathLike | Mapping[str, torch.Tensor], allow_nonfinite: bool | None
+) -> dict[str, torch.Tensor]:
+    """The tensors of a file or a state dict, refused when non-finite (unless allowed)."""
+    if not isinstance(weights, Mapping):
+        return load_state_dict(weights, allow_nonfinite=allow_nonfinite)
+    state = dict(weights)
+    check_finite(state, "state dict", allow=allow_nonfinite)
+    return state
 
 
 def load_weights(
-    model: nn.Module, weights: str | os.PathLike | Mapping[str, torch.Tensor], *, strict: bool = True
+    model: nn.Module,
+    weights: str | os.PathLike | Mapping[str, torch.Tensor],
+    *,
+    strict: bool = True,
+    allow_nonfinite: bool | None = None,
 ) -> nn.Module:
     """Load a file or state dict into an SR ``model``, mapping foreign key names first.
 
+    ``allow_nonfinite``: see :func:`load_state_dict` (NaN/inf tensors are refused by default).
+
     Raises:
-        ValueError: with every missing key, unexpected key and shape mismatch named (``strict``).
+        ValueError: with every missing key, unexpected key and shape mismatch named (``strict``);
+            ``NonFiniteWeightsError`` for NaN/inf values.
     """
-    state = dict(weights) if isinstance(weights, Mapping) else load_state_dict(weights)
+    state = _state_of(weights, allow_nonfinite)
     entry = get_model_entry(registered_name(model))
     if entry.checkpoint_filter_fn is not None:
         state = entry.checkpoint_filter_fn(state, model)
@@ -125,15 +173,20 @@ def load_weights(
 
 
 def load_discriminator_weights(
-    model: nn.Module, weights: str | os.PathLike | Mapping[str, torch.Tensor], *, strict: bool = True
+    model: nn.Module,
+    weights: str | os.PathLike | Mapping[str, torch.Tensor],
+    *,
+    strict: bool = True,
+    allow_nonfinite: bool | None = None,
 ) -> nn.Module:
     """Load a state dict or a ``.safetensors``/``.pth`` file (``params``/``params_ema`` wrappers and
     ``module.`` prefixes removed) into a discriminator.
 
     Raises:
-        ValueError: naming missing keys, unexpected keys and shape mismatches.
+        ValueError: naming missing keys, unexpected keys and shape mismatches; NaN/inf values
+            (``NonFiniteWeightsError``, unless ``allow_nonfinite``).
     """
-    state = dict(weights) if isinstance(weights, Mapping) else load_state_dict(weights)
+    state = _state_of(weights, allow_nonfinite)
     return load_checked(
         model,
         state,
@@ -332,16 +385,20 @@ def _short(kwargs: Mapping[str, Any]) -> str:
     return text if len(text) < 200 else text[:197] + "..."
 
 
-def load_model(path: str | os.PathLike, **overrides: Any) -> nn.Module:
+def load_model(
+    path: str | os.PathLike, *, allow_nonfinite: bool | None = None, **overrides: Any
+) -> nn.Module:
     """Rebuild a model from a weight file alone, in eval mode.
 
     srlib files carry their config, which is checked against the tensors' shapes before anything is
     allocated; foreign checkpoints are recognised by their keys. ``overrides`` replace config entries
-    (for example ``scale=3`` for a multi-scale VDSR checkpoint).
+    (for example ``scale=3`` for a multi-scale VDSR checkpoint). Weights holding NaN or infinite
+    values are refused unless ``allow_nonfinite=True`` (or ``SRLIB_ALLOW_NONFINITE=1``).
 
     Raises:
         FileNotFoundError: no such file.
-        WeightFileError: a corrupt file, or metadata that is missing, malformed or inconsistent.
+        WeightFileError: a corrupt file, or metadata that is missing, malformed or inconsistent; one
+            shard of a sharded set; ``NonFiniteWeightsError`` for NaN/inf values.
 
     Example:
         >>> import tempfile, srlib
@@ -354,7 +411,13 @@ def load_model(path: str | os.PathLike, **overrides: Any) -> nn.Module:
     if header is not None and header.metadata.get("format") == "srlib":
         _, name, kwargs = _srlib_config(path, header.metadata)
         kwargs = {**kwargs, **overrides}
-        _check_against_header(path, name, kwargs, header.shapes)
+        try:
+            _check_against_header(path, name, kwargs, header.shapes)
+        except WeightFileError as err:
+            shard = _shard_error(path)
+            if shard is not None:
+                raise shard from err
+            raise
         state = read_state_dict(path, header)[0]
         log.debug(
             "srlib checkpoint %s: %s %s (srlib %s)", path, name, kwargs, header.metadata.get("srlib_version")
@@ -364,22 +427,57 @@ def load_model(path: str | os.PathLike, **overrides: Any) -> nn.Module:
         name, detected = detect_architecture(state)
         kwargs = {**detected, **overrides}
         log.info("Recognised %s as %r with %s", path, name, detected)
+    check_finite(state, path, allow=allow_nonfinite)
     return _build_loaded(name, kwargs, state, header.metadata if header else {})
+
+
+_SHARD_NAME = re.compile(r"^(?P<name>.+)-(?P<index>\d{5})-of-(?P<count>\d{5})\.safetensors$")
+
+
+def _shard_error(path: Path) -> WeightFileError | None:
+    """The error for one shard of a sharded weight set (``NAME-00001-of-00002.safetensors``), if it is one.
+
+    The set's card (``NAME.json`` beside it, as in ``srlib/weights``) names the architecture, scale
+    and tag when it is there.
+    """
+    match = _SHARD_NAME.match(path.name)
+    if match is None or int(match["count"]) < 2:
+        return None
+    name, index, count = match["name"], int(match["index"]), int(match["count"])
+    head = f"Weight file {path} is shard {index} of {count} of the weight set {name}, not a whole network"
+    try:
+        card = json.loads((path.parent / f"{name}.json").read_text(encoding="utf-8"))
+        arch, scale, tag = str(card["arch"]), int(card["scale"]), card.get("tag")
+    except (OSError, ValueError, KeyError, TypeError):
+        return WeightFileError(
+            f"{head}; load all {count} shards together (their tensors merged), not one of them."
+        )
+    spec = f"{arch}.{tag}" if tag else arch
+    pretrained = repr(tag) if tag else "True"
+    return WeightFileError(
+        f"{head}: srlib's shipped {spec} x{scale}. Use it by name: init_weights={spec} (training), "
+        f"--model {spec} --scale {scale} (command lines), or "
+        f"srlib.create_model({arch!r}, scale={scale}, pretrained={pretrained})."
+    )
 
 
 def _build_loaded(
     name: str, kwargs: dict[str, Any], state: Mapping[str, torch.Tensor], metadata: Mapping[str, str]
 ) -> nn.Module:
-    """The network ``name(**kwargs)`` with ``state`` loaded strictly, and the file's extra metadata."""
+    """The network ``name(**kwargs)`` with ``state`` (already checked finite) loaded strictly."""
     model = create_model(name, **kwargs)
-    load_weights(model, state, strict=True)
+    load_weights(model, state, strict=True, allow_nonfinite=True)
     own = ("format", "srlib_format_version", "arch", "kwargs", "scale", "srlib_version", "tag")
     model.srlib_file_metadata = {k: v for k, v in metadata.items() if k not in own}  # type: ignore[assignment]
     return model.eval()
 
 
 def model_from_state(
-    state: Mapping[str, torch.Tensor], metadata: Mapping[str, str], source: str | os.PathLike
+    state: Mapping[str, torch.Tensor],
+    metadata: Mapping[str, str],
+    source: str | os.PathLike,
+    *,
+    allow_nonfinite: bool | None = None,
 ) -> nn.Module:
     """What :func:`load_model` gives for an srlib file, from tensors and metadata already read.
 
@@ -387,7 +485,9 @@ def model_from_state(
     them in errors.
 
     Raises:
-        WeightFileError: metadata that is missing, malformed or inconsistent; tensors that do not fit.
+        WeightFileError: metadata that is missing, malformed or inconsistent; tensors that do not fit;
+            ``NonFiniteWeightsError`` for NaN/inf values (unless ``allow_nonfinite``).
     """
     _, name, kwargs = _srlib_config(Path(source), metadata)
+    check_finite(state, source, allow=allow_nonfinite)
     return _build_loaded(name, kwargs, state, metadata)

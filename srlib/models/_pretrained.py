@@ -3,23 +3,41 @@
 The files live in ``srlib/weights/`` (see :mod:`srlib._package_weights`), each with a card giving the
 recipe, command, data, machine and scores (``docs/pretrained.md`` shows them all). Loading is offline
 and checks the file's SHA-256 against its card first. :func:`resolve_model` (what the CLIs' ``--model``
-means) uses the shipped weights for a bare registered name when they exist for the asked scale.
+means) uses the shipped weights for a bare registered name when they exist for the asked scale, and
+builds it untrained only when srlib ships none for that architecture/scale: a broken, missing or
+duplicated card is an error, never random weights. :func:`resolve_init_weights` is what training's
+``init_weights=NAME_OR_FILE`` means.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 from pathlib import Path
 from typing import Any
 
 from torch import nn
 
-from srlib._package_weights import PackagedWeights, PackagedWeightsError, find_packaged, list_packaged
+from srlib._package_weights import (
+    NoPackagedWeightsError,
+    PackagedWeights,
+    PackagedWeightsError,
+    find_packaged,
+    list_packaged,
+)
 from srlib.models._checkpoint import load_model, load_weights, model_from_state
 from srlib.models._registry import create_model as build_model
 from srlib.models._registry import get_model_entry, registered_name, split_name
 
-__all__ = ["PackagedWeightsError", "create_model", "list_pretrained", "pretrained_entry", "resolve_model"]
+__all__ = [
+    "NoPackagedWeightsError",
+    "PackagedWeightsError",
+    "create_model",
+    "list_pretrained",
+    "pretrained_entry",
+    "resolve_init_weights",
+    "resolve_model",
+]
 
 log = logging.getLogger("srlib.models")
 _WEIGHT_SUFFIXES = (".safetensors", ".pth", ".pt", ".ckpt")
@@ -44,7 +62,8 @@ def pretrained_entry(
     """The shipped weights for ``name`` (``arch`` or ``arch.tag``) at ``scale`` (default: the arch's).
 
     Raises:
-        PackagedWeightsError: none ship for that architecture, scale or tag (what does ship is listed).
+        NoPackagedWeightsError: none ship for that architecture, scale or tag (what does ship is listed).
+        PackagedWeightsError: a weight card is broken, missing or duplicated (named, with the fix).
     """
     entry = get_model_entry(name)  # an unknown name or tag raises here, with close matches
     wanted = tag if isinstance(tag, str) else split_name(name)[1]
@@ -152,11 +171,90 @@ def resolve_model(
 
 
 def _pretrained_or_untrained(model: str, scale: int | None, pretrained: bool | str | None) -> nn.Module:
+    """Shipped weights, or (``pretrained=None`` and none ship for it) the untrained network.
+
+    Only "srlib ships no weights for this architecture/scale/tag" builds it untrained: any problem with
+    the cards or files (:class:`PackagedWeightsError`) propagates.
+    """
     try:
         entry = pretrained_entry(model, scale=scale, tag=pretrained)
-    except PackagedWeightsError:
+    except NoPackagedWeightsError:
         if pretrained is not None:
             raise
-        return build_model(model, **({"scale": scale} if scale is not None else {}))
+        net = build_model(model, **({"scale": scale} if scale is not None else {}))
+        if any(True for _ in net.parameters()):
+            log.info(
+                "%s x%s: srlib ships no pretrained weights for it, so it is built untrained (random "
+                "weights); pass --weights FILE (or a weight file as the model) for a trained one",
+                model,
+                getattr(net, "scale", scale),
+            )
+        return net
     log.info("%s x%d: srlib's pretrained weights %s", entry.arch, entry.scale, entry.name)
+    return load_pretrained(entry)
+
+
+def _shipped_specs() -> str:
+    """What ships, by name: ``edsr_baseline x2, x3, x4; ...; srvgg_compact.gan x4``."""
+    by_spec: dict[str, list[int]] = {}
+    for entry in list_pretrained():
+        spec = f"{entry.arch}.{entry.tag}" if entry.tag else entry.arch
+        by_spec.setdefault(spec, []).append(int(entry.scale or 0))
+    return "; ".join(
+        f"{spec} {', '.join(f'x{s}' for s in sorted(scales))}" for spec, scales in sorted(by_spec.items())
+    )
+
+
+def resolve_init_weights(
+    spec: str | os.PathLike, *, scale: int, allow_nonfinite: bool | None = None
+) -> nn.Module:
+    """The network ``init_weights=SPEC`` names: srlib's shipped weights by name, or a weight file.
+
+    * a registered name, optionally with its weight tag (``"edsr_baseline"``, ``"srvgg_compact.gan"``)
+      that has shipped weights at ``scale``: that shipped network (verified against its card);
+    * an existing file (or anything that looks like a path: a ``/``, a weight suffix): the file, loaded
+      by :func:`~srlib.models.load_model` as it is (its own scale: reusing x2 weights for x4 is the
+      caller's choice, e.g. training's ``init_partial``). One shard of a shipped set is refused with
+      the name to use instead.
+
+    An existing file wins over a name spelled the same. The network is returned in eval mode.
+
+    Args:
+        spec: the name or the path.
+        scale: the scale of the shipped weights wanted (a name only).
+        allow_nonfinite: accept a file holding NaN/inf values (see :func:`~srlib.models.load_model`).
+
+    Raises:
+        ValueError: a path that does not exist, a name that is not registered, or a name without
+            shipped weights at ``scale``; each says what ships by name and that a file path works too.
+        PackagedWeightsError: a shipped card or file is broken (a ``ValueError``).
+
+    Example:
+        >>> net = resolve_init_weights("fsrcnn", scale=3)
+        >>> net.srlib_pretrained, net.scale
+        ('fsrcnn_x3', 3)
+    """
+    text = str(spec).strip()
+    hint = f"shipped weights, by name: {_shipped_specs()}; or give a weights file path (.safetensors, .pth)"
+    if not text:
+        raise ValueError(f"init_weights is empty; {hint}.")
+    path = Path(text).expanduser()
+    if path.is_file():
+        return load_model(path, allow_nonfinite=allow_nonfinite)
+    if path.exists() or "/" in text or os.sep in text or path.suffix in _WEIGHT_SUFFIXES:
+        what = "is not a file" if path.exists() else "does not exist"
+        raise ValueError(f"init_weights file {path} {what}; {hint}.")
+    try:
+        get_model_entry(text)
+    except ValueError as err:
+        raise ValueError(
+            f"init_weights={text!r} is neither a weights file nor a model name ({err}); {hint}."
+        ) from err
+    try:
+        entry = pretrained_entry(text, scale=int(scale))
+    except NoPackagedWeightsError as err:
+        raise ValueError(
+            f"init_weights={text!r}: srlib ships no weights for {text} x{scale}; {hint}."
+        ) from err
+    log.info("init_weights=%s: srlib's pretrained %s (%s)", text, entry.name, entry.files[0].parent)
     return load_pretrained(entry)

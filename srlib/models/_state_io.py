@@ -9,6 +9,9 @@ registry or the architectures (it imports nothing else from srlib).
   ``torch.load(weights_only=True)``, with wrappers (``params_ema``, ``params``, ``state_dict``, ...)
   and prefixes (``module.``, ``_orig_mod.``) removed.
 * :func:`write_state_dict` serialises tensors and string metadata into an open binary file.
+* :func:`check_finite` refuses weights holding NaN or infinite values (a diverged run's), unless the
+  caller opts out (``allow_nonfinite=True``, or ``SRLIB_ALLOW_NONFINITE=1`` for the whole process).
+* :func:`check_resume_checkpoint` checks a Lightning ``.ckpt`` before a run resumes from it.
 """
 
 from __future__ import annotations
@@ -27,14 +30,33 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, safe_open
 from safetensors.torch import save as safetensors_bytes
 
-__all__ = ["WeightFileError", "WeightHeader", "read_header", "read_state_dict", "write_state_dict"]
+__all__ = [
+    "ALLOW_NONFINITE_ENV",
+    "NonFiniteWeightsError",
+    "WeightFileError",
+    "WeightHeader",
+    "allow_nonfinite",
+    "check_finite",
+    "check_resume_checkpoint",
+    "read_header",
+    "read_state_dict",
+    "write_state_dict",
+]
 
 _WRAPPER_KEYS = ("params_ema", "params", "state_dict", "model", "net", "generator")
 _PREFIXES = ("module.", "_orig_mod.", "net.", "model.")
 
 
+#: Environment variable that lets every loader accept non-finite weights (``SRLIB_ALLOW_NONFINITE=1``).
+ALLOW_NONFINITE_ENV = "SRLIB_ALLOW_NONFINITE"
+
+
 class WeightFileError(ValueError):
     """A weight file that cannot be used as it is (corrupt, truncated, unsafe, inconsistent)."""
+
+
+class NonFiniteWeightsError(WeightFileError):
+    """Weights holding NaN or infinite values: a diverged run's, useless for upscaling."""
 
 
 @dataclass(frozen=True)
@@ -156,3 +178,132 @@ def write_state_dict(f: IO[bytes], state: Mapping[str, torch.Tensor], metadata: 
     """
     tensors = {k: v.detach().to("cpu").contiguous().clone() for k, v in state.items()}
     f.write(safetensors_bytes(tensors, metadata=dict(metadata)))
+
+
+def allow_nonfinite(allow: bool | None = None) -> bool:
+    """Whether non-finite weights are accepted: ``allow`` when given, else ``$SRLIB_ALLOW_NONFINITE``.
+
+    The variable counts as set unless it is empty, ``0``, ``false``, ``no`` or ``off``.
+
+    Example:
+        >>> allow_nonfinite(True)
+        True
+    """
+    if allow is not None:
+        return bool(allow)
+    return os.environ.get(ALLOW_NONFINITE_ENV, "").strip().lower() not in ("", "0", "false", "no", "off")
+
+
+def check_finite(
+    state: Mapping[str, torch.Tensor], source: str | os.PathLike, *, allow: bool | None = None
+) -> None:
+    """Refuse ``state`` when a floating-point tensor holds a NaN or an infinite value.
+
+    One ``torch.isfinite(t).all()`` per floating tensor (counts are taken only for the error).
+
+    Args:
+        state: the tensors.
+        source: the file they came from (``"state dict"`` for an in-memory one), named in the error.
+        allow: ``True`` accepts them (experts: looking into a divergence); ``None`` reads
+            ``SRLIB_ALLOW_NONFINITE`` (see :func:`allow_nonfinite`).
+
+    Raises:
+        NonFiniteWeightsError: naming the file, the first bad tensor, its counts and the fix.
+
+    Example:
+        >>> try:
+        ...     check_finite({"w": torch.tensor([1.0, float("nan")])}, "w.safetensors")
+        ... except NonFiniteWeightsError as err:
+        ...     print(str(err)[:77])
+        Weight file w.safetensors: tensor 'w' (shape (2,)) holds 1 NaN and 0 infinite
+    """
+    if allow_nonfinite(allow):
+        return
+    for key, tensor in state.items():
+        if not isinstance(tensor, torch.Tensor) or not (tensor.is_floating_point() or tensor.is_complex()):
+            continue
+        if tensor.device.type == "meta" or bool(torch.isfinite(tensor).all()):
+            continue
+        nan, count = int(torch.isnan(tensor).sum()), tensor.numel()
+        where = "the state dict" if str(source) == "state dict" else f"Weight file {source}"
+        raise NonFiniteWeightsError(
+            f"{where}: tensor {key!r} (shape {tuple(tensor.shape)}) holds {nan} NaN and "
+            f"{count - nan - int(torch.isfinite(tensor).sum())} infinite of its {count} values; "
+            "the training run that wrote it diverged (or the file is damaged), so it would upscale to "
+            "nothing. Use weights from an earlier, finite step, or retrain with a lower learning rate. "
+            f"To load them anyway (to study the divergence), pass allow_nonfinite=True or set "
+            f"{ALLOW_NONFINITE_ENV}=1."
+        )
+
+
+#: Entries every Lightning checkpoint holds (``Trainer.save_checkpoint``), checked before a resume.
+_LIGHTNING_KEYS = ("state_dict", "global_step", "pytorch-lightning_version")
+
+
+def _not_resumable(path: Path, problem: str) -> ValueError:
+    return ValueError(
+        f"{path} is not a usable Lightning checkpoint ({problem}); delete it (or move it away) and "
+        "resume from a good copy, or start a new run (without resume=true, or with a new output_dir)"
+    )
+
+
+def check_resume_checkpoint(path: str | os.PathLike) -> None:
+    """Check that ``path`` is a Lightning ``.ckpt`` a run can resume from, without running its code.
+
+    A checkpoint is a torch zip archive; the checks, in order: the file exists and is not empty; it is
+    a zip archive (a raw pickle or a truncated file is not); every record's CRC matches (a damaged
+    byte is found here, not as a confusing load error later); it has torch's ``data.pkl`` record;
+    ``torch.load(..., weights_only=True, mmap=True)`` reads it (the restricted unpickler that Lightning's
+    resume uses by default: it only rebuilds tensors and plain containers and never imports or calls
+    anything, so an untrusted file executes no code; ``mmap`` leaves the tensors on disk); and it holds
+    the entries Lightning writes (``state_dict``, ``global_step``, ``pytorch-lightning_version``).
+
+    Raises:
+        FileNotFoundError: there is no such file.
+        ValueError: one line naming the file, what is wrong and the fix.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"Resume checkpoint {path} does not exist; start a new run (without resume=true)."
+        )
+    if path.stat().st_size == 0:
+        raise _not_resumable(path, "it is empty")
+    if not zipfile.is_zipfile(path):
+        raise _not_resumable(path, "not a torch zip archive: a raw pickle, or a truncated or damaged file")
+    try:
+        with zipfile.ZipFile(path) as archive:
+            names = archive.namelist()
+            damaged = archive.testzip()
+    except (zipfile.BadZipFile, OSError, EOFError, ValueError, NotImplementedError) as err:
+        raise _not_resumable(path, f"corrupt zip archive: {err}") from err
+    if damaged is not None:
+        raise _not_resumable(path, f"corrupt zip archive: the record {damaged} fails its CRC check")
+    if not any(name.rpartition("/")[2] == "data.pkl" for name in names):
+        raise _not_resumable(path, "a zip archive without torch's data.pkl record")
+    try:
+        checkpoint = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+    except pickle.UnpicklingError as err:
+        what = (
+            "it holds pickled Python objects that a weights-only load refuses"
+            if "unsupported global" in str(err).lower()
+            else "its data.pkl record cannot be read"
+        )
+        raise _not_resumable(path, what) from err
+    except (
+        RuntimeError,
+        EOFError,
+        OSError,
+        ValueError,
+        zipfile.BadZipFile,
+        AttributeError,
+        TypeError,
+    ) as err:
+        raise _not_resumable(path, f"torch cannot read it: {str(err).splitlines()[0][:200]}") from err
+    if not isinstance(checkpoint, Mapping):
+        raise _not_resumable(path, f"a torch file holding a {type(checkpoint).__name__}, not a checkpoint")
+    missing = [key for key in _LIGHTNING_KEYS if key not in checkpoint]
+    if missing:
+        raise _not_resumable(path, f"a torch file without Lightning's {', '.join(missing)}")
+    if not isinstance(checkpoint["state_dict"], Mapping) or not isinstance(checkpoint["global_step"], int):
+        raise _not_resumable(path, "its state_dict or global_step has the wrong type")

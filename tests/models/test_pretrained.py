@@ -130,7 +130,9 @@ def test_a_missing_file_is_named_with_the_fix(weights_copy: Path) -> None:
 def test_a_card_that_lies_about_the_file_is_caught(weights_copy: Path) -> None:
     card = weights_copy / "fsrcnn_x2.json"
     data = json.loads(card.read_text())
+    shutil.copy(weights_copy / "fsrcnn_x3.safetensors", weights_copy / "fsrcnn_x2.safetensors")
     data["files"] = json.loads((weights_copy / "fsrcnn_x3.json").read_text())["files"]
+    data["files"][0]["file"] = "fsrcnn_x2.safetensors"  # the x3 network under the x2 name, digest fixed
     card.write_text(json.dumps(data))
     _package_weights._all_cards.cache_clear()
     with pytest.raises(PackagedWeightsError, match="holds fsrcnn x3, but its card says fsrcnn x2"):
