@@ -356,20 +356,60 @@ class LpipsScorer:
 
 
 OutputHook = Callable[[str, Tensor, Tensor, ImageScore], None]
+#: One scored sample: ``(name, (C, H, W) uint8 ground truth)``, or
+#: ``(name, ground truth, (3, h, w) uint8 LR)`` when the LR input is the user's own (paired images or
+#: video frames) rather than the protocol's bicubic.
+Sample = tuple[str, Tensor] | tuple[str, Tensor, Tensor]
+
+
+def sample_input(sample: Sample, scale: int) -> tuple[Tensor, Tensor]:
+    """``(lr, hr)`` floats in [0, 1] of one sample: its own LR when it has one, else the protocol's.
+
+    A paired ground truth is cropped to ``scale`` times its LR (bottom/right), as the datasets do.
+
+    Example:
+        >>> hr = torch.zeros(3, 10, 9, dtype=torch.uint8)
+        >>> [tuple(t.shape) for t in sample_input(("a", hr, torch.zeros(3, 2, 2, dtype=torch.uint8)), 4)]
+        [(3, 2, 2), (3, 8, 8)]
+    """
+    if len(sample) == 2:
+        return protocol_pair(sample[1], scale)
+    _, hr, lr = sample
+    h, w = lr.shape[-2] * scale, lr.shape[-1] * scale
+    if hr.shape[-2] < h or hr.shape[-1] < w:
+        raise ValueError(
+            f"{sample[0]}: the LR input ({lr.shape[-1]}x{lr.shape[-2]}) times {scale} is larger than its "
+            f"ground truth ({hr.shape[-1]}x{hr.shape[-2]}); pass the scale the pairs were made for."
+        )
+    lr_f = lr.float().div(255.0)
+    if lr_f.shape[-3] == 1:
+        lr_f = lr_f.repeat_interleave(3, dim=-3)
+    return lr_f, hr[..., :h, :w].float().div(255.0)
+
+
+def samples_of(dataset: Any) -> list[Sample]:
+    """The samples of a validation dataset (items with ``"hr"``, ``"name"`` and maybe ``"lr"``, uint8)."""
+    out: list[Sample] = []
+    for index in range(len(dataset)):
+        item = dataset[index]
+        name = str(item.get("name") or index)
+        out.append((name, item["hr"], item["lr"]) if "lr" in item else (name, item["hr"]))
+    return out
 
 
 def _score_images(
     upscaler: Upscaler,
-    images: Sequence[tuple[str, Tensor]],
+    images: Sequence[Sample],
     scale: int,
     border: int,
     lpips: LpipsScorer | None = None,
     on_output: OutputHook | None = None,
 ) -> list[ImageScore]:
-    """The protocol on each ``(name, uint8 ground truth)``: the one loop every evaluation runs."""
+    """The protocol on each sample (:data:`Sample`): the one loop every evaluation runs."""
     scores = []
-    for name, image in images:
-        lr, hr = protocol_pair(image, scale)
+    for sample in images:
+        name = sample[0]
+        lr, hr = sample_input(sample, scale)
         sr = upscaler(lr[None])
         psnr, ssim = protocol_scores(sr, hr[None], crop_border=border)
         lp = lpips(sr, hr[None], border) if lpips is not None else None
@@ -441,7 +481,7 @@ def load_images(folder: str | os.PathLike, *, max_pixels: int | None = None) -> 
 
 def evaluate_images(
     model: nn.Module,
-    images: Sequence[tuple[str, Tensor]],
+    images: Sequence[Sample],
     scale: int,
     *,
     device: str | torch.device | None = None,
@@ -451,7 +491,9 @@ def evaluate_images(
     lpips: LpipsScorer | None = None,
     on_output: OutputHook | None = None,
 ) -> EvaluationResult:
-    """Score ``model`` on ``(name, (C, H, W) uint8 ground truth)`` pairs; see :func:`evaluate_folder`.
+    """Score ``model`` on samples (:data:`Sample`: a ground truth, or a ground truth and its own LR).
+
+    See :func:`evaluate_folder`; samples with an LR input are scored on it instead of the protocol's.
 
     ``on_output(name, sr, hr, score)`` is called with each output and its ground truth (floats in [0, 1]).
     """
@@ -470,7 +512,7 @@ def evaluate_images(
 def _result(
     name: str,
     upscaler: Upscaler,
-    images: Sequence[tuple[str, Tensor]],
+    images: Sequence[Sample],
     scale: int,
     crop_border: int | None,
     lpips: LpipsScorer | None,
@@ -620,6 +662,8 @@ def evaluate_table(
     crop_size: int = 48,
     crop_zoom: int = 4,
     max_pixels: int | None = None,
+    pairs: Sequence[tuple[str | os.PathLike, str | os.PathLike]] = (),
+    video_pairs: Sequence[str | os.PathLike] = (),
 ) -> EvaluationTable:
     """Models x benchmark sets x scales under the protocol, with each model's cost.
 
@@ -639,6 +683,11 @@ def evaluate_table(
         crops: folder for side-by-side crops per image (``SET_xS/IMAGE.png``), or ``None``.
         crop_size, crop_zoom: HR pixels of the crop and its nearest-neighbour zoom.
         max_pixels: pixel limit per image (see :func:`evaluate_folder`).
+        pairs: ``(HR folder, LR folder)`` pairs of your own data, matched by name as
+            :class:`srlib.data.PairedImageDataset` does; the models run on your LR images.
+        video_pairs: folders laid out as ``lr/NAME.mp4`` + ``hr/NAME.mp4``
+            (:class:`srlib.data.VideoPairDataModule`'s layout); whole frames matched by timestamp
+            (every 25th frame, cached next to the clips).
 
     Returns:
         :class:`EvaluationTable`, rows in (scale, set, model) order.
@@ -647,8 +696,8 @@ def evaluate_table(
         ValueError: bad settings, unknown model names, unreadable images, or nothing left to evaluate.
         FileNotFoundError: a missing folder, weight file or named LPIPS backbone file.
     """
-    if not models or not data or not scales:
-        raise ValueError("Give at least one model, one data set and one scale.")
+    if not models or not (data or pairs or video_pairs) or not scales:
+        raise ValueError("Give at least one model, one data set (or --pairs / --video-pairs) and one scale.")
     specs = _unique_labels([_model_spec(m) for m in models])
     if weights is not None and (len(specs) != 1 or specs[0].is_file):
         raise ValueError(
@@ -662,7 +711,8 @@ def evaluate_table(
         sets.append((_data_label(str(spec), folder), folder))
     for _, folder in sets:  # every header checked before anything is decoded
         scan_images(list_images(folder), max_pixels=max_pixels)
-    images = {label: load_images(folder, max_pixels=max_pixels) for label, folder in sets}
+    images: dict[str, Any] = {label: load_images(folder, max_pixels=max_pixels) for label, folder in sets}
+    images.update(_paired_sets(pairs, video_pairs))
     scorer = LpipsScorer(lpips, weights=lpips_weights, device=device) if lpips else None
     sheets = _CropSheets(Path(crops), crop_size, crop_zoom) if crops is not None else None
     rows: list[TableRow] = []
@@ -677,18 +727,19 @@ def evaluate_table(
             upscaler = Upscaler(net, device=device, dtype=dtype)
             cost = measure_cost(upscaler, input_size=speed_size, warmup=speed_warmup, runs=speed_runs)
             runners.append((upscaler, cost, note))
-        for label, _ in sets:
+        for label in images:
+            samples = images[label](scale) if callable(images[label]) else images[label]
             hook = sheets.start() if sheets is not None else None
             if hook is not None and not any(s.source == "bicubic" for s in specs):
                 reference = Upscaler(resolve_model("bicubic", scale=scale), device=device, dtype=dtype)
-                _score_images(reference, images[label], scale, scale, None, hook("bicubic"))
+                _score_images(reference, samples, scale, scale, None, hook("bicubic"))
             for spec, (upscaler, cost, note) in zip(specs, runners, strict=True):
                 if upscaler is None:
                     rows.append(TableRow(spec.label, spec.source, label, scale, "skipped", note))
                     continue
                 log.info("%s on %s x%d", spec.label, label, scale)
                 on_output = hook(spec.label) if hook is not None else None
-                result = _result(spec.label, upscaler, images[label], scale, None, scorer, on_output)
+                result = _result(spec.label, upscaler, samples, scale, None, scorer, on_output)
                 result.data = label
                 rows.append(TableRow(spec.label, spec.source, label, scale, "ok", note, result, cost))
             if sheets is not None:
@@ -708,6 +759,47 @@ def evaluate_table(
         lpips_available=bool(scorer and scorer.available),
         lpips_reason=scorer.reason if scorer else "",
     )
+
+
+def _paired_sets(
+    pairs: Sequence[tuple[str | os.PathLike, str | os.PathLike]], video_pairs: Sequence[str | os.PathLike]
+) -> dict[str, Callable[[int], list[Sample]]]:
+    """Loaders (by scale) of the user's own LR/HR data: image folder pairs and video clip pairs."""
+    from functools import cache
+
+    loaders: dict[str, Callable[[int], list[Sample]]] = {}
+    for hr_dir, lr_dir in pairs:
+        for folder, role in ((hr_dir, "HR"), (lr_dir, "LR")):
+            if not Path(folder).expanduser().is_dir():
+                raise FileNotFoundError(f"--pairs {role} folder {folder} does not exist.")
+
+        @cache
+        def load_pairs(scale: int, hr_dir: Any = hr_dir, lr_dir: Any = lr_dir) -> list[Sample]:
+            from srlib.data.datasets import PairedImageDataset
+
+            return samples_of(
+                PairedImageDataset.from_folders(
+                    Path(lr_dir).expanduser(), Path(hr_dir).expanduser(), scale=scale
+                )
+            )
+
+        loaders[f"{Path(hr_dir).name} (pairs)"] = load_pairs
+    for root in video_pairs:
+        if not Path(root).expanduser().is_dir():
+            raise FileNotFoundError(
+                f"--video-pairs folder {root} does not exist (it holds lr/ and hr/ clips)."
+            )
+
+        @cache
+        def load_video(scale: int, root: Any = root) -> list[Sample]:
+            from srlib.data.video import VideoFramePairDataset
+
+            return samples_of(
+                VideoFramePairDataset(Path(root).expanduser(), scale, sampling={"every_n": 25}, augment=False)
+            )
+
+        loaders[f"{Path(root).name} (video)"] = load_video
+    return loaders
 
 
 # ------------------------------------------------------------------------------------------ crops
@@ -897,8 +989,23 @@ def build_parser() -> ArgumentParser:
         "--data",
         action="append",
         nargs="+",
-        required=True,
+        default=[],
         help="folders of HR images or benchmark names (Set5 Set14 BSD100 Urban100)",
+    )
+    parser.add_argument(
+        "--pairs",
+        action="append",
+        nargs=2,
+        default=[],
+        metavar=("HR_DIR", "LR_DIR"),
+        help="your own LR/HR image pairs (matched by name; repeatable); the models run on your LR",
+    )
+    parser.add_argument(
+        "--video-pairs",
+        action="append",
+        default=[],
+        metavar="DIR",
+        help="paired clips DIR/lr/NAME.mp4 + DIR/hr/NAME.mp4 (every 25th frame, matched by timestamp)",
     )
     parser.add_argument("--scale", type=_scales, nargs="+", required=True, help="one or more: --scale 2 3 4")
     parser.add_argument("--json", help="write the table (with per-image scores) to this JSON file")
@@ -960,6 +1067,10 @@ def _run(args: Namespace) -> int:
         raise ValueError("--speed-warmup and --speed-runs must be 0 or more.")
     if args.plot and args.speed_runs == 0:
         raise ValueError("--plot needs frames/s: drop --speed-runs 0.")
+    if not (args.data or args.pairs or args.video_pairs):
+        raise ValueError(
+            "Give --data SET (or a folder of HR images), --pairs HR_DIR LR_DIR or --video-pairs DIR."
+        )
     table = evaluate_table(
         _split(args.model),
         _split([d for group in args.data for d in group]),
@@ -976,6 +1087,8 @@ def _run(args: Namespace) -> int:
         crop_size=args.crop_size,
         crop_zoom=args.crop_zoom,
         max_pixels=args.max_pixels,
+        pairs=[tuple(p) for p in args.pairs],
+        video_pairs=args.video_pairs,
     )
     if args.per_image or len(table.evaluated) == 1:
         for row in table.evaluated:

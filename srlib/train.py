@@ -99,7 +99,7 @@ def _search_path(recipe: str, recipes_dir: str | None) -> Iterator[tuple[list[st
                 entries.append(f"file://{user}")
             else:
                 for file in user.glob("*.yaml"):
-                    (extra / file.name).symlink_to(file)
+                    _expose_recipe(file, extra / file.name)
         name = recipe
         as_path = Path(recipe).expanduser()
         if recipe.endswith((".yaml", ".yml")) or as_path.is_file():
@@ -108,7 +108,7 @@ def _search_path(recipe: str, recipes_dir: str | None) -> Iterator[tuple[list[st
             name = as_path.stem
             link = extra / f"{name}.yaml"
             link.unlink(missing_ok=True)
-            link.symlink_to(as_path.resolve())
+            _expose_recipe(as_path.resolve(), link)
         if any(extra.iterdir()):
             entries.insert(0, f"file://{tmp}")
         available = set(list_recipes()) | {p.stem for p in extra.glob("*.yaml")}
@@ -122,6 +122,25 @@ def _search_path(recipe: str, recipes_dir: str | None) -> Iterator[tuple[list[st
                 "A path to your own .yaml recipe works too."
             )
         yield entries, name
+
+
+_PACKAGE_HEADER = "# @package _global_"
+
+
+def _expose_recipe(file: Path, link: Path) -> None:
+    """Make a user's recipe file visible as ``recipe/NAME``: a link, or a copy with the package header.
+
+    A recipe sets top-level keys (``model``, ``trainer``, ...), which Hydra only allows with the
+    ``# @package _global_`` header; without it everything would land under ``recipe:`` and the default
+    recipe would run instead. A file without any ``@package`` line gets the header in a temporary copy
+    (the user's file is never changed).
+    """
+    text = file.read_text()
+    if "@package" in "\n".join(text.splitlines()[:5]):
+        link.symlink_to(file)
+    else:
+        log.info("%s has no '%s' line; reading it as if it had", file, _PACKAGE_HEADER)
+        link.write_text(f"{_PACKAGE_HEADER}\n{text}")
 
 
 def compose_recipe(overrides: Sequence[str] = ()) -> DictConfig:
@@ -140,8 +159,17 @@ def compose_recipe(overrides: Sequence[str] = ()) -> DictConfig:
     rest = []
     for item in overrides:
         key, sep, value = item.partition("=")
-        if sep and key.lstrip("+~") in special:
-            special[key.lstrip("+~")] = value
+        bare = key.lstrip("+~")
+        if sep and bare in special:
+            special[bare] = value
+        elif sep and bare == "hydra.run.dir":  # Hydra's run folder is srlib's output_dir
+            rest.append(f"output_dir={value}")
+        elif bare.startswith("hydra."):
+            raise RecipeError(
+                f"{bare} is a setting of Hydra's own launcher, which srlib does not use; srlib's "
+                "equivalents: output_dir=DIR (hydra.run.dir), -m for sweeps, recipes_dir=DIR for your own "
+                "recipes."
+            )
         else:
             rest.append(item)
     recipe = special["recipe"] or "quickstart"
@@ -151,8 +179,21 @@ def compose_recipe(overrides: Sequence[str] = ()) -> DictConfig:
             try:
                 cfg = compose(config_name="train", overrides=[*head, f"recipe={name}", *rest])
             except (ConfigCompositionException, HydraException, MissingConfigException) as err:
-                base = compose(config_name="train", overrides=[*head, f"recipe={name}"])
-                raise RecipeError(_explain_override_error(err, rest, base)) from err
+                # Judge each key against the recipe with the command line's group choices (data=folder).
+                groups = [o for o in rest if "." not in o.partition("=")[0]]
+                try:
+                    base = compose(config_name="train", overrides=[*head, f"recipe={name}", *groups])
+                except (ConfigCompositionException, HydraException, MissingConfigException):
+                    groups = []
+                    base = compose(config_name="train", overrides=[*head, f"recipe={name}"])
+                raise RecipeError(
+                    _explain_override_error(err, [o for o in rest if o not in groups], base)
+                ) from err
+            if isinstance(cfg.get("recipe"), DictConfig):
+                raise RecipeError(
+                    f"recipe {name} put its settings under 'recipe:' (its file lacks the first line "
+                    f"'{_PACKAGE_HEADER}'); add that line to the recipe file."
+                )
             texts = _text_overrides(cfg, rest)
             if texts:
                 _check_override_types(
@@ -170,13 +211,15 @@ def _explain_override_error(err: Exception, overrides: Sequence[str], base: Dict
             continue
         parent_path, _, leaf = key.rpartition(".")
         parent = OmegaConf.select(base, parent_path) if parent_path else base
-        if isinstance(parent, DictConfig) and leaf not in parent:
+        # keys(), not `in`: a mandatory (???) key counts as absent for DictConfig.__contains__.
+        if isinstance(parent, DictConfig) and leaf not in parent.keys():  # noqa: SIM118
             close = difflib.get_close_matches(leaf, [str(k) for k in parent], n=3, cutoff=0.5)
             valid = ", ".join(str(k) for k in parent)
             suggestion = (
                 f" Did you mean {', '.join(f'{parent_path}.{c}' if parent_path else c for c in close)}?"
             )
-            problems.append(f"unknown key {key!r}.{suggestion if close else ''} Keys there: {valid}.")
+            new = f" To add it as a new setting: +{key}=..." if parent_path == "trainer" else ""
+            problems.append(f"unknown key {key!r}.{suggestion if close else ''}{new} Keys there: {valid}.")
     if problems:
         return "Could not apply the overrides: " + " ".join(problems)
     message = str(err).splitlines()[0]
@@ -326,13 +369,31 @@ def format_result(name: str, result: dict) -> str:
     lines = [f"\nTrained {name} in {result['train_seconds']} s ({done} of {planned} steps)."]
     if result.get("stopped"):
         lines.append(f"  STOPPED EARLY: {result['stopped']} ({result.get('stop_detail', '')})")
-    lines.append(f"  weights:    {result['best_weights']}  (last: {result['last_weights']})")
-    lines.append(f"  checkpoint: {result['checkpoint']}  (continue with resume=true output_dir=...)")
+    if result.get("best_weights"):
+        which = "best validated" if result.get("best_validated") else "never validated: the last weights"
+        lines.append(f"  weights:    {result['best_weights']}  ({which}; last: {result['last_weights']})")
+    else:
+        lines.append("  weights:    none written (no step ended with finite weights)")
+    if result.get("checkpoint"):
+        lines.append(
+            f"  checkpoint: {result['checkpoint']}  "
+            f"(continue with resume=true output_dir={result['output_dir']})"
+        )
     if "psnr" in result:
+        data = result.get("eval_data") or {}
         lines.append(
             f"  metrics:    {result['metrics']}\n"
-            f"              PSNR {result['psnr']:.2f} dB vs bicubic {result['bicubic_psnr']:.2f} dB, "
-            f"SSIM {result['ssim']:.4f} vs {result['bicubic_ssim']:.4f}"
+            f"              on the run's validation data ({data.get('images', '?')} images, "
+            f"LR: {data.get('lr', '?')}):"
+        )
+        if "before_psnr" in result:
+            lines.append(
+                f"              before (init weights) PSNR {result['before_psnr']:.2f} dB, "
+                f"SSIM {result['before_ssim']:.4f}"
+            )
+        lines.append(
+            f"              after  PSNR {result['psnr']:.2f} dB, SSIM {result['ssim']:.4f}\n"
+            f"              bicubic PSNR {result['bicubic_psnr']:.2f} dB, SSIM {result['bicubic_ssim']:.4f}"
         )
         lines.append(
             f"  comparison: {result['comparison']}  "

@@ -278,13 +278,16 @@ class HRPatchDataset(Dataset):
             raise ValueError(
                 f"{len(problems)} problem file(s) found while scanning the images:\n"
                 + format_problems(problems)
-                + "\nRemove or re-export these files (or lower the patch size, or pass skip_small=True to "
-                "leave out small images) and run again."
+                + "\nRemove or re-export these files, or lower the patch size (data.patch_size=N on the "
+                "command line, N a multiple of the scale), or leave out the small images "
+                "(data.skip_small=true on the command line, skip_small=True in Python), and run again."
             )
         if small:
             log.warning(
-                "Leaving out %d image(s) smaller than the %dpx patch: %s",
+                "Leaving out %d of %d image(s) smaller than the %dpx patch (keep them with a smaller "
+                "data.patch_size=N): %s",
                 len(small),
+                len(paths),
                 patch_size,
                 ", ".join(p.name for p in small[:20]),
             )
@@ -489,10 +492,17 @@ def _scan_pairs(
         raise ValueError(
             f"{len(problems)} problem(s) found while scanning the LR/HR pairs:\n"
             + format_problems(problems)
-            + "\nRemove or re-export these files (or lower the patch size) and run again."
+            + "\nRemove or re-export these files (or lower the patch size: data.patch_size=N on the command "
+            "line; or leave small pairs out: data.skip_small=true) and run again."
         )
     if small:
-        log.warning("Leaving out %d pair(s) smaller than the patch:\n%s", len(small), format_problems(small))
+        log.warning(
+            "Leaving out %d of %d pair(s) smaller than the patch "
+            "(keep them with a smaller data.patch_size=N):\n%s",
+            len(small),
+            len(pairs),
+            format_problems(small),
+        )
     if not kept:
         raise ValueError(f"Every LR/HR pair is smaller than the {patch_size}px patch; lower patch_size.")
     return kept, needed

@@ -13,7 +13,7 @@ from typing import Any
 
 import lightning as L
 import torch
-from lightning.pytorch.callbacks import WeightAveraging
+from lightning.pytorch.callbacks import Timer, WeightAveraging
 from lightning.pytorch.plugins.io import TorchCheckpointIO
 from torch import Tensor, nn
 from torch.optim.swa_utils import AveragedModel
@@ -21,7 +21,15 @@ from torch.optim.swa_utils import AveragedModel
 from srlib._fs import atomic_write
 from srlib.models import save_model
 
-__all__ = ["AtomicCheckpointIO", "ExportWeights", "GeneratorEMA", "LastCheckpoint"]
+__all__ = [
+    "AtomicCheckpointIO",
+    "ExportWeights",
+    "GeneratorEMA",
+    "LastCheckpoint",
+    "RunTimer",
+    "first_nonfinite",
+    "unsafe_weights",
+]
 
 log = logging.getLogger(__name__)
 
@@ -109,6 +117,23 @@ def _ema_update(
     return averaged + (current - averaged) * (1.0 - d)
 
 
+def first_nonfinite(net: nn.Module) -> str | None:
+    """The name of the first parameter or floating buffer of ``net`` holding NaN or inf, else ``None``."""
+    for name, tensor in itertools.chain(net.named_parameters(), net.named_buffers()):
+        if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
+            return name
+    return None
+
+
+def unsafe_weights(pl_module: L.LightningModule, net: nn.Module | None = None) -> str | None:
+    """Why the weights of ``net`` (default: the module) must not be written, or ``None`` when they may."""
+    reason = getattr(pl_module, "untrusted_weights", None)
+    if reason:
+        return str(reason)
+    bad = first_nonfinite(net if net is not None else pl_module)
+    return f"{bad} is NaN/inf" if bad is not None else None
+
+
 def _export_source(trainer: L.Trainer, pl_module: L.LightningModule) -> nn.Module:
     """The network to export: the EMA generator when a :class:`GeneratorEMA` runs, else ``pl_module.net``."""
     for callback in trainer.callbacks:
@@ -145,6 +170,7 @@ class ExportWeights(L.Callback):
             raise ValueError(f"mode must be 'max' or 'min', got {mode!r}.")
         self.dirpath, self.monitor, self.mode = Path(dirpath), monitor, mode
         self.best_score: float | None = None
+        self.validated = False  #: whether ``best`` was chosen by a validation score (this run or before)
 
     @property
     def best_path(self) -> Path:
@@ -161,8 +187,18 @@ class ExportWeights(L.Callback):
         """Write the network to ``path`` (subclasses export other networks, e.g. detectors)."""
         save_model(_export_source(trainer, pl_module), path, metadata=_inference_metadata(trainer))
 
+    def _save_finite(self, trainer: L.Trainer, pl_module: L.LightningModule, path: Path) -> bool:
+        """:meth:`_save`, unless the network holds NaN/inf: such weights are never written (logged)."""
+        bad = unsafe_weights(pl_module, _export_source(trainer, pl_module))
+        if bad is not None:
+            log.warning("%s not written: %s", path.name, bad)
+            return False
+        self._save(trainer, pl_module, path)
+        return True
+
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         self.best_score = state_dict.get("best_score")
+        self.validated = self.best_score is not None
 
     def on_validation_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         if trainer.sanity_checking or not trainer.is_global_zero:
@@ -176,17 +212,19 @@ class ExportWeights(L.Callback):
         better = self.best_score is None or (
             score > self.best_score if self.mode == "max" else score < self.best_score
         )
-        if better:
+        if better and self._save_finite(trainer, pl_module, self.best_path):
             self.best_score = score
-            self._save(trainer, pl_module, self.best_path)
+            self.validated = True
             log.info("%s improved to %.4f: wrote %s", self.monitor, score, self.best_path)
 
     def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         if not trainer.is_global_zero:
             return
-        self._save(trainer, pl_module, self.last_path)
-        if self.best_score is None:
-            self._save(trainer, pl_module, self.best_path)
+        self._save_finite(trainer, pl_module, self.last_path)
+        # Never validated (no validation data, or the run ended first): best = last, said so.
+        never_validated = self.best_score is None and not self.best_path.exists()
+        if never_validated and self._save_finite(trainer, pl_module, self.best_path):
+            log.warning("%s holds the last weights: no validation scored them", self.best_path.name)
 
 
 class LastCheckpoint(L.Callback):
@@ -211,6 +249,10 @@ class LastCheckpoint(L.Callback):
 
     def _save(self, trainer: L.Trainer) -> None:
         if trainer.global_step == self._saved_at or trainer.sanity_checking:
+            return
+        bad = unsafe_weights(trainer.lightning_module)
+        if bad is not None:  # keep the last finite checkpoint to resume from
+            log.warning("%s not updated at step %d: %s", self.path, trainer.global_step, bad)
             return
         trainer.save_checkpoint(self.path, weights_only=False)
         self._saved_at = trainer.global_step
@@ -237,6 +279,18 @@ class LastCheckpoint(L.Callback):
                 self.path,
                 self.dirpath.parent,
             )
+
+
+class RunTimer(Timer):
+    """Lightning's ``Timer`` (``trainer.max_time``) that gives a resumed run the whole time cap again.
+
+    Lightning's Timer restores the time already spent from the checkpoint, so a run stopped by
+    ``max_time`` and resumed stops again at once. Here each run (first or resumed) gets ``duration``.
+    """
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        spent = (state_dict.get("time_elapsed") or {}).get("train", 0.0)
+        log.info("Resumed after %.0f s of training: the time cap (trainer.max_time) starts afresh", spent)
 
 
 class AtomicCheckpointIO(TorchCheckpointIO):

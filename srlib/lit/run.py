@@ -8,6 +8,8 @@ scores) and ``comparison.png``; logs under ``logs/``.
 
 from __future__ import annotations
 
+import copy
+import difflib
 import importlib.util
 import logging
 import os
@@ -81,6 +83,63 @@ def check_recipe(cfg: DictConfig) -> None:
     precision = OmegaConf.select(cfg, "trainer.precision")
     if str(precision) not in _PRECISIONS:
         raise RecipeError(f"trainer.precision must be one of {', '.join(_PRECISIONS)}; got {precision!r}.")
+    _extra_callbacks(cfg)  # unknown callbacks keys fail here
+    _logger_nodes(cfg)
+    patch = OmegaConf.select(cfg, "data.patch_size")
+    if patch is not None and patch != "auto" and (not isinstance(patch, int) or isinstance(patch, bool)):
+        raise RecipeError(f"data.patch_size must be an integer or auto, got {patch!r}.")
+    val_every = OmegaConf.select(cfg, "callbacks.val_every_n_steps")
+    if val_every not in (None, "auto") and (not isinstance(val_every, int) or val_every < 1):
+        raise RecipeError(
+            f"callbacks.val_every_n_steps must be auto, null or a positive integer, got {val_every!r}."
+        )
+
+
+#: The settings of the ``callbacks`` group that srlib reads itself; any other key is a callback node.
+_CALLBACK_SETTINGS = ("monitor", "checkpoint_every_n_steps", "ema_decay", "val_every_n_steps")
+
+
+def _extra_callbacks(cfg: DictConfig) -> dict[str, Any]:
+    """The user's own callbacks: ``callbacks.NAME`` nodes with a ``_target_`` (as lightning-hydra-template).
+
+    ``python -m srlib.train +callbacks.lr_monitor._target_=lightning.pytorch.callbacks.LearningRateMonitor``
+    adds one. Any other unknown key is an error (it would be ignored otherwise).
+    """
+    nodes = {}
+    for key, value in (cfg.get("callbacks") or {}).items():
+        if key in _CALLBACK_SETTINGS:
+            continue
+        if isinstance(value, DictConfig) and "_target_" in value:
+            nodes[str(key)] = value
+            continue
+        close = difflib.get_close_matches(str(key), _CALLBACK_SETTINGS, n=1)
+        hint = f" Did you mean callbacks.{close[0]}?" if close else ""
+        raise RecipeError(
+            f"callbacks.{key} is not a setting srlib reads ({', '.join(_CALLBACK_SETTINGS)}) and not a "
+            f"callback node (a mapping with _target_).{hint} Add a callback with "
+            f"+callbacks.{key}._target_=lightning.pytorch.callbacks.LearningRateMonitor, or remove it with "
+            f"~callbacks.{key}."
+        )
+    return nodes
+
+
+def _logger_nodes(cfg: DictConfig) -> list[DictConfig]:
+    """``logger``: one node with ``_target_``, a mapping of such nodes (several loggers), or none."""
+    logger = cfg.get("logger")
+    if not logger:
+        return []
+    if "_target_" in logger:
+        return [logger]
+    nodes = []
+    for key, value in logger.items():
+        if not (isinstance(value, DictConfig) and "_target_" in value):
+            raise RecipeError(
+                f"logger.{key} is neither a logger setting nor a logger node with _target_; pick a logger "
+                "group (logger=csv, logger=tensorboard, logger=none) or give several as "
+                "logger.NAME._target_=... nodes."
+            )
+        nodes.append(value)
+    return nodes
 
 
 # -- building ------------------------------------------------------------------------------------
@@ -96,15 +155,21 @@ def build_network(cfg: DictConfig) -> nn.Module:
 
     model_cfg = OmegaConf.to_container(cfg.model, resolve=True)
     name = model_cfg.pop("name")
-    weights = Path(str(cfg.init_weights)).expanduser() if cfg.get("init_weights") else None
+    spec = str(cfg.init_weights) if cfg.get("init_weights") else None
+    weights = Path(spec).expanduser() if spec is not None else None
+    shipped = None
     if weights is not None and not weights.is_file():
-        raise RecipeError(f"init_weights file {weights} does not exist; pass the path of a weights file.")
+        shipped = _shipped_weights(spec, int(cfg.scale))
     if name == "from_weights":
         if weights is None:
             raise RecipeError(
-                "model=from_weights needs init_weights=/path/to/weights (.safetensors or .pth)."
+                "model=from_weights needs init_weights=/path/to/weights (.safetensors or .pth) or the name "
+                "of shipped weights (init_weights=edsr_baseline; python -c 'import srlib; "
+                "print(srlib.list_pretrained())' lists them)."
             )
-        if weights.suffix == ".safetensors":  # srlib files record the scale they were trained for
+        if shipped is not None:
+            net = shipped
+        elif weights.suffix == ".safetensors":  # srlib files record the scale they were trained for
             net = load_model(weights)
         else:  # foreign files: the scale comes from the recipe (a mismatch shows up as wrong shapes)
             net = load_model(weights, scale=int(cfg.scale))
@@ -117,7 +182,7 @@ def build_network(cfg: DictConfig) -> nn.Module:
         return net.train()
     net = create_model(name, **model_cfg)
     if weights is not None:
-        state = load_state_dict(weights)
+        state = shipped.state_dict() if shipped is not None else load_state_dict(weights)
         own = net.state_dict()
         if cfg.get("init_partial"):
             fitting = {k: v for k, v in state.items() if k in own and own[k].shape == v.shape}
@@ -146,6 +211,16 @@ def build_network(cfg: DictConfig) -> nn.Module:
         )
         log.info("Initialised %s from %s", name, weights)
     return net
+
+
+def _shipped_weights(spec: str, scale: int) -> nn.Module:
+    """The shipped network named by ``init_weights=NAME`` (or ``NAME.tag``); a RecipeError says why not."""
+    from srlib.models import resolve_init_weights
+
+    try:
+        return resolve_init_weights(spec, scale=scale)
+    except (ValueError, FileNotFoundError) as err:
+        raise RecipeError(f"init_weights={spec}: {_plain_message(err)}") from err
 
 
 def build_module(cfg: DictConfig, net: nn.Module) -> Any:
@@ -209,15 +284,7 @@ def run_dir(cfg: DictConfig) -> Path:
     if inherited:  # a DDP worker started by rank 0
         return Path(inherited)
     if cfg.get("resume"):
-        if not cfg.get("output_dir"):
-            raise RecipeError("resume=true needs output_dir=<the folder of the run to continue>.")
-        folder = Path(str(cfg.output_dir)).expanduser()
-        ckpt = folder / "checkpoints" / "last.ckpt"
-        if not ckpt.is_file():
-            raise RecipeError(
-                f"Nothing to resume in {folder}: {ckpt} does not exist. Start a new run without resume=true."
-            )
-        return folder
+        return run_dir_to_resume(cfg)
     if cfg.get("output_dir"):
         folder = Path(str(cfg.output_dir)).expanduser()
         if _holds_run(folder):
@@ -238,6 +305,19 @@ def run_dir(cfg: DictConfig) -> Path:
     raise RecipeError(f"Could not create a new run folder next to {base}; set output_dir=...")
 
 
+def run_dir_to_resume(cfg: DictConfig) -> Path:
+    """``output_dir`` of a ``resume=true`` run, which must hold ``checkpoints/last.ckpt``."""
+    if not cfg.get("output_dir"):
+        raise RecipeError("resume=true needs output_dir=<the folder of the run to continue>.")
+    folder = Path(str(cfg.output_dir)).expanduser()
+    ckpt = folder / "checkpoints" / "last.ckpt"
+    if not ckpt.is_file():
+        raise RecipeError(
+            f"Nothing to resume in {folder}: {ckpt} does not exist. Start a new run without resume=true."
+        )
+    return folder
+
+
 # -- the run -------------------------------------------------------------------------------------
 def _precision(cfg: DictConfig) -> str:
     from srlib.precision import auto_precision
@@ -249,10 +329,97 @@ def _precision(cfg: DictConfig) -> str:
     return precision
 
 
-def _logger(cfg: DictConfig, out_dir: Path) -> Any:
+def _loggers(cfg: DictConfig, out_dir: Path, resume_step: int | None) -> Any:
+    """The recipe's logger(s), saving under ``out_dir``; srlib's CSV logger continues a resumed run's file."""
     from hydra.utils import instantiate
 
-    return instantiate(cfg.logger, save_dir=str(out_dir)) if cfg.get("logger") else False
+    from srlib.lit.loggers import CSVLogger
+
+    loggers = []
+    for node in _logger_nodes(cfg):
+        extra = (
+            {"resume_step": resume_step} if str(node._target_) == f"{CSVLogger.__module__}.CSVLogger" else {}
+        )
+        loggers.append(instantiate(node, save_dir=str(out_dir), **extra))
+    return loggers or False
+
+
+def resolve_patch_size(cfg: DictConfig) -> None:
+    """``data.patch_size: auto``: the largest multiple of the scale up to 128 px that the data allows.
+
+    For a folder of photos (or LR/HR pairs) the patch is capped by the smallest HR side (so small photos
+    are kept, down to 48 px); for paired clips (``data.root`` with ``hr/``) by the smallest HR frame side; other
+    data takes 128 px rounded down to a multiple of the scale. A given integer
+    is kept as it is (the data modules say how to fix one that is not a multiple of the scale).
+    """
+    if OmegaConf.select(cfg, "data.patch_size") != "auto":
+        return
+    scale = int(cfg.scale)
+    target = 128
+    train_dir = OmegaConf.select(cfg, "data.train_dir", default=None)
+    if train_dir is not None:  # HR photos (with or without their LR pairs)
+        from srlib.data.image_io import list_images, read_headers
+
+        folders = [
+            Path(str(f)).expanduser() for f in ([train_dir] if isinstance(train_dir, str) else train_dir)
+        ]
+        headers, _ = read_headers([p for f in folders if f.is_dir() for p in list_images(f)])
+        if headers:  # unreadable files are reported by the data module itself
+            target = max(48, min(target, min(min(h.width, h.height) for h in headers)))
+    root = OmegaConf.select(cfg, "data.root", default=None)
+    if train_dir is None and root is not None and (Path(str(root)).expanduser() / "hr").is_dir():
+        sides = _video_frame_sides(Path(str(root)).expanduser() / "hr")
+        if sides:  # paired clips: the patch fits inside the smallest HR frame
+            target = max(scale, min(target, min(sides)))
+    patch = max(scale, target - target % scale)
+    cfg.data.patch_size = patch
+    log.info("data.patch_size=auto: %d px (a multiple of x%d that the training images allow)", patch, scale)
+
+
+def _video_frame_sides(folder: Path) -> list[int]:
+    """The shorter side of the first video stream of each clip in ``folder`` (unreadable clips left out)."""
+    import av
+
+    sides = []
+    for clip in sorted(p for p in folder.iterdir() if p.is_file() and not p.name.startswith(".")):
+        try:
+            with av.open(str(clip)) as container:
+                stream = container.streams.video[0]
+                sides.append(min(int(stream.width), int(stream.height)))
+        except (av.FFmpegError, IndexError, OSError):
+            continue  # the data module names bad clips itself
+    return sides
+
+
+def validation_interval(cfg: DictConfig, datamodule: Any, *, at_least: int = 5) -> int | None:
+    """Training batches between validations, so that any run validates at least ``at_least`` times.
+
+    ``callbacks.val_every_n_steps``: ``auto`` (default) keeps Lightning's once-per-epoch validation when
+    that gives ``at_least`` validations, else validates every ``planned // at_least`` batches; an integer
+    is used as it is; ``null`` keeps the epochs. Returns ``None`` for per-epoch validation.
+    """
+    setting = OmegaConf.select(cfg, "callbacks.val_every_n_steps", default="auto")
+    if setting is None or datamodule.val_set is None:
+        return None
+    if setting != "auto":
+        return int(setting)
+    try:
+        per_epoch = len(datamodule.train_dataloader())
+    except TypeError:  # an iterable dataset: no length
+        return None
+    world = int(cfg.trainer.get("devices", 1) or 1) if str(cfg.trainer.get("devices", 1)).isdigit() else 1
+    world *= int(cfg.trainer.get("num_nodes", 1) or 1)
+    per_epoch = max(1, per_epoch // world)
+    epochs = int(cfg.trainer.get("max_epochs") or -1)
+    steps = int(cfg.trainer.get("max_steps") or -1)
+    planned = [n for n in (epochs * per_epoch if epochs > 0 else -1, steps) if n > 0]
+    if not planned:
+        return None
+    total = min(planned)
+    every_epoch = int(cfg.trainer.get("check_val_every_n_epoch") or 1)
+    if total // (per_epoch * every_epoch) >= at_least:
+        return None
+    return max(1, total // at_least)
 
 
 def train(cfg: DictConfig) -> dict[str, Any]:
@@ -269,7 +436,13 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     from hydra.utils import instantiate
 
     from srlib.evaluate import write_json
-    from srlib.lit.callbacks import AtomicCheckpointIO, ExportWeights, GeneratorEMA, LastCheckpoint
+    from srlib.lit.callbacks import (
+        AtomicCheckpointIO,
+        ExportWeights,
+        GeneratorEMA,
+        LastCheckpoint,
+        RunTimer,
+    )
     from srlib.models import load_model
 
     if cfg.get("task") == "detector":  # pixelation detectors (srlib.detect) have their own run
@@ -279,8 +452,12 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     check_recipe(cfg)
     L.seed_everything(int(cfg.seed), workers=True, verbose=False)
     precision = _precision(cfg)
+    resume_from = _resume_checkpoint(cfg)
     try:
+        resolve_patch_size(cfg)
         net = build_network(cfg)
+        # The starting weights, scored beside the result when the run fine-tunes them.
+        before = copy.deepcopy(net).eval() if cfg.get("init_weights") and not resume_from else None
         degradation = instantiate(cfg.degrade) if cfg.get("degrade") else None
         datamodule = instantiate(cfg.data, degradation=degradation)
         module = build_module(cfg, net)
@@ -288,6 +465,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         if not os.environ.get(RUN_DIR_ENV):
             datamodule.prepare_data()
         datamodule.setup("fit")
+        extra_callbacks = [instantiate(node) for node in _extra_callbacks(cfg).values()]
     except RecipeError:
         raise
     except (ValueError, FileNotFoundError, TypeError, InstantiationException) as err:
@@ -298,18 +476,25 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     cb = cfg.callbacks
     exporter = ExportWeights(out_dir, monitor=str(cb.monitor))
     last = LastCheckpoint(out_dir / "checkpoints", every_n_train_steps=int(cb.checkpoint_every_n_steps))
-    callbacks: list[Any] = [exporter, last]
+    callbacks: list[Any] = [exporter, last, *extra_callbacks]
     if cb.get("ema_decay"):
         callbacks.append(GeneratorEMA(decay=float(cb.ema_decay)))
     trainer_kwargs = OmegaConf.to_container(cfg.trainer, resolve=True)
     trainer_kwargs["precision"] = precision
+    max_time = trainer_kwargs.pop("max_time", None)
+    if max_time is not None:  # each run, first or resumed, gets the whole cap
+        callbacks.append(RunTimer(duration=max_time, interval="step"))
+    interval = validation_interval(cfg, datamodule)
+    if interval is not None:
+        trainer_kwargs.update(val_check_interval=interval, check_val_every_n_epoch=None)
+        log.info("Validating every %d training steps", interval)
     if cfg.get("gan") and trainer_kwargs.get("strategy") == "ddp":
         # Each GAN step leaves one network's parameters out of the other's backward pass.
         trainer_kwargs["strategy"] = "ddp_find_unused_parameters_true"
     trainer = L.Trainer(
         **trainer_kwargs,
         default_root_dir=str(out_dir),
-        logger=_logger(cfg, out_dir),
+        logger=_loggers(cfg, out_dir, _checkpoint_step(resume_from)),
         callbacks=callbacks,
         plugins=[AtomicCheckpointIO()],
         enable_checkpointing=False,
@@ -327,9 +512,10 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     planned = _planned_steps(trainer)
     result: dict[str, Any] = {
         "output_dir": str(out_dir),
-        "best_weights": str(exporter.best_path),
-        "last_weights": str(exporter.last_path),
-        "checkpoint": str(last.path),
+        "best_weights": str(exporter.best_path) if exporter.best_path.is_file() else None,
+        "best_validated": exporter.validated,
+        "last_weights": str(exporter.last_path) if exporter.last_path.is_file() else None,
+        "checkpoint": str(last.path) if last.path.is_file() else None,
         "train_seconds": round(time.perf_counter() - started, 1),
         "global_steps": int(trainer.global_step),
         "planned_steps": planned,
@@ -342,20 +528,47 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     if not trainer.is_global_zero:
         return result
     schedule = {k: result.get(k) for k in ("global_steps", "planned_steps", "stopped", "stop_detail")}
-    payload: dict[str, Any] = {"schedule": schedule, "precision": precision}
+    payload: dict[str, Any] = {
+        "schedule": schedule,
+        "precision": precision,
+        "best_validated": exporter.validated,
+    }
     evaluate = (
         cfg.final_eval.enabled
         and not trainer_kwargs.get("fast_dev_run")
         and datamodule.val_set is not None
-        and (stop is None or stop[0] == "max_time")
+        and result["best_weights"] is not None
+        and (stop is None or stop[0] in ("max_time", "interrupted"))
     )
     if evaluate:
         best = load_model(exporter.best_path)
-        scores = final_evaluation(best, datamodule, out_dir, dtype=str(cfg.final_eval.dtype))
+        scores = final_evaluation(best, datamodule, out_dir, dtype=str(cfg.final_eval.dtype), before=before)
         payload.update(scores.pop("payload"))
         result.update(scores)
     result["metrics"] = str(write_json(out_dir / "metrics.json", payload))
     return result
+
+
+def _resume_checkpoint(cfg: DictConfig) -> Path | None:
+    """The ``last.ckpt`` a ``resume=true`` run continues, checked to be a readable checkpoint."""
+    if not cfg.get("resume"):
+        return None
+    ckpt = run_dir_to_resume(cfg) / "checkpoints" / "last.ckpt"
+    from srlib.models import check_resume_checkpoint
+
+    try:
+        check_resume_checkpoint(ckpt)
+    except ValueError as err:
+        raise RecipeError(str(err)) from err
+    return ckpt
+
+
+def _checkpoint_step(ckpt: Path | None) -> int | None:
+    """The global step stored in a Lightning checkpoint (``None`` for a new run)."""
+    if ckpt is None:
+        return None
+    state = torch.load(ckpt, map_location="cpu", weights_only=True, mmap=True)
+    return int(state.get("global_step", 0))
 
 
 def _plain_message(err: BaseException) -> str:
@@ -400,39 +613,55 @@ def _stop_reason(trainer: Any, module: Any, planned: int | None) -> tuple[str, s
     if out_of_time and (planned is None or trainer.global_step < planned):
         return (
             "max_time",
-            f"trainer.max_time reached after {trainer.global_step} of {planned} steps; raise "
-            "trainer.max_time or continue with resume=true",
+            f"trainer.max_time reached after {trainer.global_step} of {planned} steps; continue with "
+            "resume=true (the resumed run gets trainer.max_time afresh), or raise trainer.max_time",
         )
     return None
 
 
-def final_evaluation(net: torch.nn.Module, datamodule: Any, out_dir: Path, *, dtype: str = "fp32") -> dict:
-    """Score ``net`` and bicubic on the validation images; write comparison.png; return the scores.
+def final_evaluation(
+    net: torch.nn.Module,
+    datamodule: Any,
+    out_dir: Path,
+    *,
+    dtype: str = "fp32",
+    before: torch.nn.Module | None = None,
+) -> dict:
+    """Score ``net``, bicubic and (if given) the starting weights ``before`` on the run's validation data.
 
-    The scores follow the protocol of ``python -m srlib.evaluate`` (the same helpers: LR input made by
-    :func:`srlib.metrics.protocol_pair` from each 8-bit ground truth, scored by
-    :func:`srlib.metrics.protocol_scores`), whatever LR a paired validation set carries.
+    The samples are the ones validation used: the user's own LR when the validation set is paired
+    (image pairs, video frames), else the protocol's LR made from each 8-bit ground truth
+    (:func:`srlib.evaluate.sample_input`); scores follow the protocol of ``python -m srlib.evaluate``.
+    Writes ``comparison.png`` (bicubic | model | ground truth) of the first sample.
     """
     from srlib.data.image_io import write_image
-    from srlib.evaluate import evaluate_images, super_resolve
-    from srlib.metrics import protocol_pair
+    from srlib.evaluate import evaluate_images, sample_input, samples_of, super_resolve
     from srlib.models import create_model
 
-    val = datamodule.val_set
-    ground_truths = val.images if hasattr(val, "images") else val.hr_images
-    images = list(zip(val.names, ground_truths, strict=True))
+    samples = samples_of(datamodule.val_set)
     scale = datamodule.scale
-    model_scores = evaluate_images(net, images, scale, dtype=dtype, name="model")
+    paired = len(samples[0]) == 3
+    model_scores = evaluate_images(net, samples, scale, dtype=dtype, name="model")
     bicubic = create_model("bicubic", scale=scale)
-    bicubic_scores = evaluate_images(bicubic, images, scale, name="bicubic")
-    payload = {
+    bicubic_scores = evaluate_images(bicubic, samples, scale, name="bicubic")
+    payload: dict[str, Any] = {
         "scale": scale,
+        "data": {
+            "images": len(samples),
+            "lr": "the validation set's own LR" if paired else "MATLAB bicubic of each ground truth",
+        },
         "model": model_scores.to_dict(),
         "bicubic": bicubic_scores.to_dict(),
         "psnr_gain_over_bicubic": round(model_scores.psnr - bicubic_scores.psnr, 4),
     }
-    name, image = images[0]
-    lr, hr_rgb = protocol_pair(image, scale)
+    scores: dict[str, Any] = {}
+    if before is not None:
+        before_scores = evaluate_images(before, samples, scale, dtype=dtype, name="before")
+        payload["before"] = before_scores.to_dict()
+        payload["psnr_gain_over_before"] = round(model_scores.psnr - before_scores.psnr, 4)
+        scores.update(before_psnr=round(before_scores.psnr, 4), before_ssim=round(before_scores.ssim, 4))
+    name = samples[0][0]
+    lr, hr_rgb = sample_input(samples[0], scale)
     hr_rgb = hr_rgb.repeat(3, 1, 1) if hr_rgb.shape[0] == 1 else hr_rgb
     panels = [super_resolve(bicubic, lr[None])[0], super_resolve(net, lr[None], dtype=dtype)[0], hr_rgb]
     gap = torch.ones(3, hr_rgb.shape[1], 8)
@@ -442,8 +671,10 @@ def final_evaluation(net: torch.nn.Module, datamodule: Any, out_dir: Path, *, dt
         "payload": payload,
         "comparison": str(comparison),
         "comparison_image": name,
+        "eval_data": payload["data"],
         "psnr": round(model_scores.psnr, 4),
         "bicubic_psnr": round(bicubic_scores.psnr, 4),
         "ssim": round(model_scores.ssim, 4),
         "bicubic_ssim": round(bicubic_scores.ssim, 4),
+        **scores,
     }

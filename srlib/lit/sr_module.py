@@ -4,8 +4,9 @@ The network, the loss and the optimizer are injected; the module only wires them
 loop and logs ``train/loss`` (and each term of a :class:`srlib.losses.WeightedLoss`), ``val/psnr`` and
 ``val/ssim`` (SR protocol, see :mod:`srlib.metrics`), and ``test/psnr`` / ``test/ssim`` under
 ``Trainer.test`` (scored by :func:`srlib.metrics.protocol_scores`, as ``python -m srlib.evaluate`` is).
-A step whose loss is NaN or infinite is skipped (the weights keep their last finite values) and stops
-the run with :attr:`SRModule.stop_reason` set.
+A step whose loss is NaN or infinite is skipped and stops the run with :attr:`SRModule.stop_reason`
+set; so does an optimizer step that leaves NaN/inf in the weights (the export callbacks never write
+such weights).
 """
 
 from __future__ import annotations
@@ -77,6 +78,8 @@ class SRModule(L.LightningModule):
         self.val_ssim = SSIM(crop_border=border)
         self.test_psnr, self.test_ssim = MeanMetric(), MeanMetric()
         self.stop_reason: str | None = None
+        #: Why the current weights must not be exported (they diverged), or ``None``.
+        self.untrusted_weights: str | None = None
 
     def forward(self, lr: Tensor) -> Tensor:
         return self.net(lr)
@@ -85,6 +88,8 @@ class SRModule(L.LightningModule):
         sr = self.net(batch["lr"])
         loss = self.loss(sr.float(), batch["hr"])
         if not self.loss_is_finite(loss, "loss"):
+            if not bool(torch.isfinite(sr.detach()).all()):  # the weights themselves have diverged
+                self.untrusted_weights = f"the network's output was NaN/inf at step {self.global_step + 1}"
             return None  # Lightning skips backward and the optimizer step
         self.log_losses("train/loss", loss, self.loss, batch["lr"].shape[0])
         return loss
@@ -95,14 +100,27 @@ class SRModule(L.LightningModule):
         if self._trainer is not None:
             finite = self.trainer.strategy.reduce_boolean_decision(finite, all=True)
         if not finite:
-            self.stop_reason = (
-                f"the {what} became {float(loss.detach())} at step {self.global_step + 1}; the weights and "
-                "checkpoint keep the last finite step. Lower the learning rate, set "
-                "trainer.gradient_clip_val, or use trainer.precision=32-true."
-            )
-            if self._trainer is not None:
-                self.trainer.should_stop = True
+            self._stop(f"the {what} became {float(loss.detach())} at step {self.global_step + 1}")
         return finite
+
+    def _stop(self, what: str) -> None:
+        self.stop_reason = (
+            f"{what}; no NaN/inf weights were written (best.safetensors and checkpoints/last.ckpt keep "
+            "the last finite weights saved, if any). Lower the learning rate, set trainer.gradient_clip_val, "
+            "or use trainer.precision=32-true."
+        )
+        if self._trainer is not None:
+            self.trainer.should_stop = True
+
+    def on_train_batch_end(self, outputs: Any, batch: Any, batch_idx: int) -> None:
+        """Stop the run as soon as an optimizer step leaves NaN/inf in the network (e.g. lr=inf)."""
+        if self.stop_reason is not None:
+            return
+        for name, param in self.net.named_parameters():
+            if not bool(torch.isfinite(param).all()):
+                self.untrusted_weights = f"the weight {name} became NaN/inf at step {self.global_step}"
+                self._stop(self.untrusted_weights)
+                return
 
     def log_losses(self, name: str, total: Tensor, loss: nn.Module, batch_size: int) -> None:
         """Log ``total`` as ``name`` and each term of a weighted loss as ``name/<term>``."""

@@ -23,7 +23,10 @@ class VideoPairDataModule(SRDataModule):
     :meth:`setup` then reads the cache only. Batches carry their own ``"lr"``, so the base class's
     ``on_after_batch_transfer`` only converts them to float on the device: no synthetic degradation.
     Validation uses whole frames of the clips under ``val_root`` (batch size 1), or the benchmark
-    images of ``val_dir`` (bicubic LR) when no ``val_root`` is given. After :meth:`setup`,
+    images of ``val_dir`` (bicubic LR) when no ``val_root`` is given. With neither, it uses whole frames
+    of the training clips half-way between the sampled ones (``holdout_frames`` per clip, their own LR):
+    not independent of the training frames, but the task the run trains (set ``val_root`` for clips
+    the model never sees; ``holdout_frames=0`` for no validation). After :meth:`setup`,
     :attr:`policy` is the size policy to use at inference (with the clips' ratio filled in).
 
     The frame sampling and the size policy are given as the objects (or, as Hydra passes them from a
@@ -41,6 +44,8 @@ class VideoPairDataModule(SRDataModule):
         cache_dir: frame cache folder (default ``root/.srlib_frame_cache``; the validation clips use
             ``val_root/.srlib_frame_cache`` unless it is set).
         strict: raise on unmatched names and bad files (``False``: warn and skip).
+        holdout_frames: without ``val_root`` and ``val_dir``, validate on this many whole frames per
+            training clip, taken half-way between the training frames (0: no validation).
         **kwargs: see :class:`~srlib.data.datamodules.SRDataModule` (``scale``, ``patch_size``,
             ``batch_size``, ``num_workers``, ``samples_per_epoch``, ``val_dir``).
 
@@ -69,6 +74,7 @@ class VideoPairDataModule(SRDataModule):
         val_every_n: int | None = None,
         cache_dir: str | os.PathLike | None = None,
         strict: bool = True,
+        holdout_frames: int = 4,
         **kwargs: Any,
     ) -> None:
         reject_flat_settings("VideoPairDataModule", kwargs, only_flat=True)
@@ -81,8 +87,23 @@ class VideoPairDataModule(SRDataModule):
         self.val_sampling = dataclasses.replace(self.sampling, every_n=every_n)
         self.cache_dir = Path(cache_dir) if cache_dir is not None else None
         self.strict = strict
+        if int(holdout_frames) < 0:
+            raise ValueError(f"holdout_frames must be 0 or more, got {holdout_frames!r}.")
+        self.holdout_frames = int(holdout_frames)
+
+    @property
+    def holdout_sampling(self) -> FrameSampling | None:
+        """Frames of the training clips used for validation when there is no other validation data."""
+        if self.val_root is not None or self.val_dir is not None or not self.holdout_frames:
+            return None
+        step = self.sampling.every_n
+        return dataclasses.replace(
+            self.sampling, offset=self.sampling.offset + step // 2, max_frames_per_clip=self.holdout_frames
+        )
 
     def _cache_for(self, sub: str) -> Path | None:
+        if sub == "holdout":  # the training clips' own cache would replace entries of other samplings
+            return (self.cache_dir or self.root / ".srlib_frame_cache") / "holdout"
         return self.cache_dir / sub if self.cache_dir is not None else None
 
     def prepare_data(self) -> None:
@@ -90,6 +111,8 @@ class VideoPairDataModule(SRDataModule):
         jobs = [(self.root, self.sampling, "train")]
         if self.val_root is not None:
             jobs.append((self.val_root, self.val_sampling, "val"))
+        elif self.holdout_sampling is not None:
+            jobs.append((self.root, self.holdout_sampling, "holdout"))
         for root, sampling, sub in jobs:
             cache_frame_pairs(
                 root,
@@ -122,6 +145,13 @@ class VideoPairDataModule(SRDataModule):
         return dataset
 
     def build_val_dataset(self) -> Dataset | None:
+        if self.val_root is None and self.holdout_sampling is not None:
+            if self.sampling.every_n < 2:
+                raise ValueError(
+                    "sampling.every_n=1 takes every frame for training, so none are left to validate on; "
+                    "set data.val_root=FOLDER (clips for validation), data.holdout_frames=0, or every_n >= 2."
+                )
+            return self._dataset(self.root, self.holdout_sampling, "holdout", patch_size=None, augment=False)
         if self.val_root is None:
             return super().build_val_dataset()
         return self._dataset(self.val_root, self.val_sampling, "val", patch_size=None, augment=False)

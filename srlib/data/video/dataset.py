@@ -301,7 +301,7 @@ class VideoFramePairDataset(Dataset):
                 raise ValueError(
                     f"LR frames of {len(small)} clip(s) are smaller than the {lp}px LR patch "
                     f"(patch_size={patch_size}, scale={self.scale}): {', '.join(small[:10])}. "
-                    "Lower patch_size."
+                    "Lower the patch size (data.patch_size=N on the command line, N a multiple of the scale)."
                 )
         self.policy = self._with_ratio(policy)
         self.samples_per_epoch = int(samples_per_epoch or len(self.items))
