@@ -89,6 +89,13 @@ def _parser() -> ArgumentParser:
     video.add_argument("--codec", default="libx264")
     video.add_argument("--crf", type=int, default=18)
     video.add_argument("--preset", default="medium")
+    video.add_argument(
+        "--video-stream",
+        type=int,
+        default=None,
+        metavar="N",
+        help="which video stream to upscale (0, 1, ...) when the input has several (default: refuse)",
+    )
     return parser
 
 
@@ -184,6 +191,8 @@ def _run(args: Namespace) -> int:
             preset=args.preset,
             progress=not args.no_progress,
             overwrite=args.overwrite,
+            max_pixels=args.max_pixels,
+            video_stream=args.video_stream,
         )
         print(f"{src} -> {dst}: {report.frames} frames, {report.frames_per_second:.2f} frames/s")
         return 0

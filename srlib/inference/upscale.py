@@ -215,6 +215,7 @@ def upscale_file(
         from srlib.inference.video import upscale_video
 
         options = {"progress": False, **(video_options or {})}
+        options.setdefault("max_pixels", max_pixels)
         return upscale_video(src, dst, upscaler, output=output, overwrite=overwrite, **options).dst
     picture = upscale_picture(read_picture(src, max_pixels=max_pixels), upscaler, output=output, alpha=alpha)
     return write_picture(dst, picture)

@@ -18,6 +18,20 @@ threads are joined, and the first exception is raised in the caller.
 The result is written to a hidden temporary sibling of ``dst`` (``.NAME.*.tmp``, as
 :func:`srlib._fs.atomic_write`) and renamed into place only once the whole video is encoded and
 checked, so an interrupted or failed job leaves nothing that looks finished.
+
+What the input's container says is honoured, or the job is refused before any work:
+
+* **rotation**: a display matrix (a phone's portrait clip is stored landscape with a 90-degree
+  matrix) is applied to the frames, so the model sees, and the output stores, upright frames (the
+  output carries no matrix and plays the right way up in every player and container);
+* **several video streams**: one is upscaled; with two or more (cover pictures not counted) the
+  caller picks it with ``video_stream=N``, else the job is refused with a list of them;
+* **timestamps**: a container that stores a variable frame rate (MP4, MOV, MKV, WebM, TS, FLV) keeps
+  every frame's time; one that holds a constant rate only (AVI) gets the input's times on its frame
+  grid (each within half a frame; refused when two frames would share a slot) and no B-frames, which
+  it cannot store; the declared duration is the input's (the end of the last frame);
+* **pixel limit**: frames over ``max_pixels`` (:func:`srlib.data.image_io.max_image_pixels`, as for
+  images) are refused from the header.
 """
 
 from __future__ import annotations
@@ -42,6 +56,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from srlib._fs import atomic_write
+from srlib.data.image_io import MAX_PIXELS_ENV, max_image_pixels
 from srlib.data.video.decode import open_video, same_size
 from srlib.inference.engine import Upscaler
 from srlib.inference.output_size import OutputSize
@@ -57,6 +72,12 @@ _POLL_S = 0.05  # how often a waiting stage looks at the stop flag
 _END = object()  # end of stream, sent down the queues
 _STOPPED = object()  # returned by a wait interrupted by the stop flag
 _AVCOL_SPC_BT709 = 1
+_AVFMT_VARIABLE_FPS = 0x0400  # libavformat: the muxer stores each frame's own time
+_AVFMT_TS_NEGATIVE = 0x40000  # libavformat: the muxer stores negative decoding times (B-frame delay)
+_PTS_ONLY_MUXERS = frozenset({"matroska", "webm"})  # store presentation times only: any delay is fine
+_CFR_MAX_RATE = 240  # a constant-rate output uses the input's timestamp grid up to this many frames/s
+# Muxers whose track duration is the span of decoding times plus the last packet's duration.
+_DTS_DURATION_MUXERS = frozenset({"mp4", "mov", "3gp", "3g2", "ipod", "psp", "ismv", "f4v"})
 
 
 def _sws_flags() -> int:
@@ -85,6 +106,9 @@ class VideoReport:
         width_out: output frame width.
         height_out: output frame height.
         audio_streams: audio streams copied unchanged.
+        rotation: counter-clockwise degrees (0, 90, 180 or 270) the input's display matrix turned its
+            frames by; they were written upright (``width_in``/``height_in`` are the upright size).
+        mirrored: whether the display matrix also mirrored the frames (applied as well).
     """
 
     src: Path
@@ -99,6 +123,8 @@ class VideoReport:
     width_out: int
     height_out: int
     audio_streams: int
+    rotation: int = 0
+    mirrored: bool = False
 
 
 @dataclass
@@ -167,7 +193,9 @@ class _Source:
     audio: list[Any]
     fps: Fraction | None
     declared_frames: int
+    max_pixels: int = 0
     decoded: int = 0
+    turn: tuple[int, bool] | None = None  # quarter turns counter-clockwise, mirrored (first frame)
     video_start: float | None = None
     video_end: float | None = None
     stream_ends: dict[int, float] = field(default_factory=dict)
@@ -214,6 +242,72 @@ def _frame_step(src: _Source) -> int:
     return 1
 
 
+def _check_pixels(src: _Source, width: int, height: int) -> None:
+    """Refuse frames over the pixel limit (the one images have), before any of them is upscaled."""
+    if int(width) * int(height) > src.max_pixels:
+        raise ValueError(
+            f"Video {src.path} has {width}x{height} frames ({width * height / 1e6:.1f} megapixels), over "
+            f"srlib's limit of {src.max_pixels:,} pixels per frame. If you trust this file, raise the limit "
+            f"with max_pixels=... (--max-pixels on the command line) or {MAX_PIXELS_ENV}=..."
+        )
+
+
+# (cos, sin) of a counter-clockwise quarter turn k, and FFmpeg's display matrix entries for it.
+_QUARTERS = ((1, 0), (0, 1), (-1, 0), (0, -1))
+
+
+def _display_turn(frame: Any, src: _Source) -> tuple[int, bool]:
+    """The quarter turns (counter-clockwise) and mirroring that show ``frame`` upright.
+
+    FFmpeg's display matrix ``[a b u; c d v; x y w]`` (16.16 fixed point) maps a stored pixel ``(p, q)``
+    to ``(a p + c q, b p + d q)`` on screen: a counter-clockwise turn by ``k`` quarters has
+    ``a = d = cos``, ``c = -b = sin``; a mirror after it negates ``a`` and ``c``. Matrices that turn by
+    other angles (or shear) are refused: srlib does not resample frames to show them.
+    """
+    from av.sidedata.sidedata import Type
+
+    data = frame.side_data.get(Type.DISPLAYMATRIX)
+    if data is None:
+        degrees = str(src.video.metadata.get("rotate", "0")).strip()  # old FFmpeg: a clockwise tag
+        try:
+            quarter, rest = divmod(-int(float(degrees)), 90)
+        except ValueError:
+            quarter, rest = 0, 0
+        if rest:
+            raise ValueError(
+                f"Video {src.path} asks to be shown rotated by {degrees} degrees; srlib applies quarter "
+                "turns only. Re-encode it upright first (ffmpeg applies the rotation when it re-encodes)."
+            )
+        return quarter % 4, False
+    m = np.frombuffer(bytes(data), dtype=np.int32)
+    a, b, c, d = (float(v) / 65536 for v in (m[0], m[1], m[3], m[4]))
+    norm = max(abs(a), abs(b), abs(c), abs(d))
+    signs = tuple(
+        round(v / norm) if norm and abs(abs(v) / norm - round(abs(v) / norm)) < 0.01 else None
+        for v in (a, b, c, d)
+    )
+    for k, (cos, sin) in enumerate(_QUARTERS):
+        if signs == (cos, -sin, sin, cos):
+            return k, False
+        if signs == (-cos, -sin, -sin, cos):
+            return k, True
+    raise ValueError(
+        f"Video {src.path} has a display matrix that is not a quarter turn or mirror "
+        f"({a:.3f}, {b:.3f}, {c:.3f}, {d:.3f}); srlib cannot show it upright. Re-encode it upright first."
+    )
+
+
+def _upright(rgb: np.ndarray, turn: tuple[int, bool]) -> np.ndarray:
+    """``rgb`` (h, w, 3) as it is meant to be shown: ``turn[0]`` quarter turns counter-clockwise, then
+    mirrored left-right when ``turn[1]``."""
+    k, mirrored = turn
+    if k:
+        rgb = np.rot90(rgb, k)
+    if mirrored:
+        rgb = rgb[:, ::-1]
+    return np.ascontiguousarray(rgb) if (k or mirrored) else rgb
+
+
 def _decode(src: _Source, stages: _Stages, batch_size: int) -> None:
     """The decode stage: batches of RGB frames (with the audio packets read before them) -> queue."""
     video, audio_ids = src.video, {s.index for s in src.audio}
@@ -243,12 +337,22 @@ def _decode(src: _Source, stages: _Stages, batch_size: int) -> None:
                     _note_end(src, packet)
                 continue
             for frame in packet.decode():
+                if size is None:
+                    _check_pixels(src, frame.width, frame.height)
                 size = same_size(size, frame, src.path, src.decoded)
+                turn = _display_turn(frame, src)
+                if src.turn is None:
+                    src.turn = turn
+                elif turn != src.turn:
+                    raise ValueError(
+                        f"Video {src.path} changes its rotation mid-stream (at frame {src.decoded}); "
+                        "re-encode it with one orientation."
+                    )
                 pts = frame.pts if frame.pts is not None else (last_pts + step if last_pts is not None else 0)
                 if last_pts is not None and pts <= last_pts:  # keep the encoder's timestamps increasing
                     pts = last_pts + 1
                 duration = frame.duration or step
-                frames.append(frame.to_ndarray(format="rgb24", interpolation=flags))
+                frames.append(_upright(frame.to_ndarray(format="rgb24", interpolation=flags), turn))
                 pending.pts.append(pts)
                 pending.durations.append(duration)
                 last_pts = pts
@@ -367,20 +471,53 @@ def _progress(description: str, total: int | None, enabled: bool) -> Iterator[Ca
         yield advance
 
 
+def _grid_rate(src: _Source) -> Fraction | None:
+    """The frame rate of a constant-rate output: the input's timestamp grid (``r_frame_rate``) when it is
+    a plausible frame rate, else its average rate."""
+    base = src.video.base_rate
+    if base and 0 < base <= _CFR_MAX_RATE:
+        return Fraction(base)
+    return src.fps
+
+
 class _Sink:
-    """The encode stage: owns the output container; muxes audio packets, encodes upscaled frames."""
+    """The encode stage: owns the output container; muxes audio packets, encodes upscaled frames.
+
+    Frame times are rescaled from the input's time base to the encoder's: the input's own for muxers
+    that store each frame's time, a ``1/fps`` grid for those that store a constant rate only (AVI), where
+    each frame goes to the nearest slot and B-frames are off (such a muxer keeps no reordering).
+    B-frames are off too where the muxer cannot store negative decoding times (TS, FLV: it would shift
+    every timestamp by the encoder's delay). Every
+    packet gets its frame's duration, and the last one a duration that makes the declared length the
+    input's (MP4 counts decoding times, which B-frames shift, plus the last packet's duration).
+    """
 
     def __init__(self, out: Any, dst: Path, src: _Source, codec: str, options: dict[str, str]) -> None:
         self.out, self.dst, self.src, self.codec = out, dst, src, codec
         self.size: tuple[int, int] | None = None
         self.frames = 0
         self.bt709 = src.video.codec_context.colorspace == _AVCOL_SPC_BT709
+        self.in_tb = src.video.time_base
+        self.grid: Fraction | None = None
+        if not out.format.flags & _AVFMT_VARIABLE_FPS:
+            self.grid = _grid_rate(src)
+            if not self.grid:
+                raise ValueError(
+                    f"{dst} ({out.format.name}) stores a constant frame rate, and {src.path} declares none; "
+                    "write .mkv or .mp4 instead."
+                )
+            options = {**options, "bf": "0"}
+        elif not out.format.flags & _AVFMT_TS_NEGATIVE and out.format.name not in _PTS_ONLY_MUXERS:
+            # TS, FLV: B-frames make the first decoding time negative, and the muxer would shift every
+            # timestamp by that delay.
+            options = {**options, "bf": "0"}
+        tb = 1 / self.grid if self.grid else self.in_tb
+        self.tb = Fraction(tb)
         try:
             self.video = out.add_stream(codec, rate=src.fps, options=options)
             self.audio = {s.index: out.add_stream_from_template(s) for s in src.audio}
         except (ValueError, av.FFmpegError) as err:
             raise self._unfit(err) from err
-        tb = src.video.time_base
         self.video.pix_fmt = "yuv420p"
         self.video.time_base = tb
         self.video.codec_context.time_base = tb
@@ -391,6 +528,13 @@ class _Sink:
         self.video.codec_context.color_range = 1  # limited ("MPEG") range, as the conversion in write()
         for stream in src.audio:
             self.audio[stream.index].time_base = stream.time_base
+        self.last_pts: int | None = None
+        self.last_time = 0.0
+        self.start: int | None = None  # first frame's pts (encoder time base)
+        self.end = 0  # end of the latest frame (pts + duration)
+        self.durations: dict[int, int] = {}  # pts -> duration of frames not yet out of the encoder
+        self.first_dts: int | None = None
+        self.held: Any = None  # the latest video packet, muxed once the next one (or the end) is known
 
     def _unfit(self, err: Exception) -> ValueError:
         kinds = ", ".join([self.codec, *(s.codec_context.name for s in self.src.audio)])
@@ -407,6 +551,32 @@ class _Sink:
         except av.FFmpegError as err:
             raise self._unfit(err) from err
 
+    def _time(self, pts: int, duration: int) -> tuple[int, int]:
+        """A frame's ``(pts, duration)`` in the input's time base -> the encoder's."""
+        if self.grid is None:
+            return pts, duration
+        slot = (Fraction(pts) * self.in_tb * self.grid + Fraction(1, 2)).__floor__()
+        if self.last_pts is not None and slot <= self.last_pts:
+            seconds = float(pts * self.in_tb)
+            raise ValueError(
+                f"{self.src.path} has frames at {self.last_time:.3f} s and {seconds:.3f} s, closer than one "
+                f"frame at {float(self.grid):g} frames/s; {self.dst.suffix or self.out.format.name} stores a "
+                "constant frame rate, so both cannot be kept. Write .mkv or .mp4 instead (they keep every "
+                "frame's time)."
+            )
+        self.last_time = float(pts * self.in_tb)
+        return slot, max(1, round(Fraction(duration) * self.in_tb * self.grid))
+
+    def _mux_video(self, packets: list[Any]) -> None:
+        for packet in packets:
+            if packet.pts is not None:
+                packet.duration = self.durations.pop(packet.pts, packet.duration)
+            if self.first_dts is None and packet.dts is not None:
+                self.first_dts = packet.dts
+            if self.held is not None:
+                self.out.mux(self.held)
+            self.held = packet
+
     def write(self, item: _Batch) -> int:
         """Mux ``item``'s audio packets and encode its frames; returns the number of frames."""
         if item.frames is not None and self.size is None:
@@ -419,32 +589,101 @@ class _Sink:
         if item.frames is None:
             return 0
         colorspace, flags = ("ITU709" if self.bt709 else "ITU601"), _sws_flags()
-        for rgb, pts, duration in zip(item.frames, item.pts, item.durations, strict=True):
+        for rgb, in_pts, in_duration in zip(item.frames, item.pts, item.durations, strict=True):
+            pts, duration = self._time(in_pts, in_duration)
             frame = av.VideoFrame.from_ndarray(rgb, format="rgb24")
             frame = frame.reformat(
                 format="yuv420p", dst_colorspace=colorspace, dst_color_range="MPEG", interpolation=flags
             )
-            frame.pts, frame.time_base, frame.duration = pts, self.src.video.time_base, duration
-            self.out.mux(self.video.encode(frame))
+            frame.pts, frame.time_base, frame.duration = pts, self.tb, duration
+            self.durations[pts] = duration
+            self.last_pts, self.end = pts, max(self.end, pts + duration)
+            if self.start is None:
+                self.start = pts
+            self._mux_video(self.video.encode(frame))
         self.frames += len(item.frames)
         return len(item.frames)
 
     def finish(self) -> None:
-        self.out.mux(self.video.encode(None))
+        self._mux_video(self.video.encode(None))
+        last = self.held
+        if last is None:
+            return
+        if (
+            self.out.format.name in _DTS_DURATION_MUXERS
+            and last.dts is not None
+            and self.first_dts is not None
+            and self.start is not None
+        ):
+            # (last dts + its duration) - first dts = the frames' span, end of the last one included.
+            span = self.end - self.start
+            packet_tb = last.time_base or self.tb
+            if packet_tb != self.tb:
+                span = round(Fraction(span) * self.tb / packet_tb)
+            last.duration = max(1, span + self.first_dts - last.dts)
+        self.out.mux(last)
+        self.held = None
 
 
-def _open_source(src: Path) -> _Source:
+def _describe(stream: Any, number: int) -> str:
+    ctx = stream.codec_context
+    return f"v:{number} {ctx.name} {ctx.width}x{ctx.height}"
+
+
+def _pick_stream(container: Any, path: Path, video_stream: int | None) -> Any:
+    """The video stream to upscale: the only one, or number ``video_stream`` among the video streams.
+
+    Cover pictures (``attached_pic``) are not counted when there is a moving-picture stream.
+    """
+    from av.stream import Disposition
+
+    streams = list(container.streams.video)
+    moving = [s for s in streams if not s.disposition & Disposition.attached_pic] or streams
+    listing = ", ".join(_describe(s, n) for n, s in enumerate(streams))
+    if video_stream is not None:
+        if (
+            isinstance(video_stream, bool)
+            or not isinstance(video_stream, int)
+            or not (0 <= video_stream < len(streams))
+        ):
+            raise ValueError(
+                f"video_stream={video_stream!r} does not name a video stream of {path}; it has "
+                f"{len(streams)} ({listing}): pick a number from 0 to {len(streams) - 1}."
+            )
+        chosen = streams[video_stream]
+    elif len(moving) > 1:
+        raise ValueError(
+            f"Video {path} has {len(moving)} video streams ({listing}) and srlib upscales one; choose it "
+            "with video_stream=N (--video-stream N on the command line), N counted from 0."
+        )
+    else:
+        chosen = moving[0]
+    for n, stream in enumerate(streams):
+        if stream is not chosen:
+            log.warning("%s: video stream %s is neither upscaled nor copied", path, _describe(stream, n))
+    return chosen
+
+
+def _open_source(src: Path, video_stream: int | None, max_pixels: int | None) -> _Source:
+    limit = max_image_pixels(max_pixels)
     container = open_video(src)
-    video = container.streams.video[0]
-    rate = video.average_rate or video.guessed_rate or video.base_rate
-    return _Source(
-        path=src,
-        container=container,
-        video=video,
-        audio=list(container.streams.audio),
-        fps=Fraction(rate) if rate else None,
-        declared_frames=int(video.frames or 0),
-    )
+    try:
+        video = _pick_stream(container, src, video_stream)
+        rate = video.average_rate or video.guessed_rate or video.base_rate
+        source = _Source(
+            path=src,
+            container=container,
+            video=video,
+            audio=list(container.streams.audio),
+            fps=Fraction(rate) if rate else None,
+            declared_frames=int(video.frames or 0),
+            max_pixels=limit,
+        )
+        _check_pixels(source, video.codec_context.width or 0, video.codec_context.height or 0)
+    except BaseException:
+        container.close()
+        raise
+    return source
 
 
 def _expected_frames(src: _Source) -> int | None:
@@ -505,14 +744,18 @@ def upscale_video(
     preset: str = "medium",
     progress: bool = True,
     overwrite: bool = False,
+    video_stream: int | None = None,
+    max_pixels: int | None = None,
 ) -> VideoReport:
     """Upscale every frame of the video ``src`` with ``model`` and write the result to ``dst``.
 
     Decoding, the model and encoding run in three overlapping threads joined by bounded queues (see
     the module docstring). Each frame keeps its timestamp and duration, so the output has the input's
-    frame count, frame rate and duration; audio streams are copied packet for packet. Subtitle and data
-    streams are not copied. The output is ``yuv420p``: an odd final height or width is padded by one
-    replicated row or column to the next even number.
+    frame count, frame rate and duration (an output container that holds a constant frame rate only,
+    such as AVI, puts each frame in the nearest slot of the input's frame grid); audio streams are copied
+    packet for packet. Subtitle and data streams are not copied. A display matrix (rotation, mirroring)
+    is applied to the frames: the output is upright and carries none. The output is ``yuv420p``: an odd
+    final height or width is padded by one replicated row or column to the next even number.
 
     Args:
         src: the input video (any container and codec FFmpeg reads).
@@ -534,6 +777,11 @@ def upscale_video(
         preset: encoder speed preset (``"ultrafast"`` ... ``"veryslow"`` for libx264).
         progress: show a rich progress bar with frames/s and ETA on stderr.
         overwrite: replace an existing ``dst``.
+        video_stream: which video stream to upscale, counted from 0 among the video streams (needed
+            when there are two or more; the others are neither upscaled nor copied).
+        max_pixels: the largest input frame (pixels; default ``$SRLIB_MAX_IMAGE_PIXELS`` or 100
+            megapixels, the images' limit), checked from the header before any work and on the first
+            decoded frame.
 
     Returns:
         A :class:`VideoReport` of what was written.
@@ -542,8 +790,10 @@ def upscale_video(
         FileNotFoundError: ``src`` does not exist.
         FileExistsError: ``dst`` exists and ``overwrite`` is False.
         ValueError: ``dst`` is ``src``; an unknown output extension or encoder; an input that cannot be
-            opened, has no video stream, changes frame size, fails to decode or is shorter than its header
-            declares (truncated). Nothing is left at ``dst`` (nor a temporary file) after any error,
+            opened, has no video stream, two or more without ``video_stream``, frames over ``max_pixels``,
+            a display matrix that is not a quarter turn or mirror, changes frame size, fails to decode or
+            is shorter than its header declares (truncated); frames closer than one slot of a
+            constant-rate output. Nothing is left at ``dst`` (nor a temporary file) after any error,
             including one raised by the model.
 
     Shape:
@@ -562,7 +812,7 @@ def upscale_video(
         model, device=device, dtype=dtype, tile=tile, tile_overlap=tile_overlap, output=output
     )
     options = {"crf": str(crf), "preset": str(preset)}
-    source = _open_source(src)
+    source = _open_source(src, video_stream, max_pixels)
     sink: _Sink | None = None
 
     def write(f: IO[bytes]) -> None:
@@ -611,6 +861,9 @@ def upscale_video(
     assert sink is not None
     seconds = time.perf_counter() - started
     h_in, w_in = source.video.codec_context.height, source.video.codec_context.width
+    turns, mirrored = source.turn or (0, False)
+    if turns % 2:
+        h_in, w_in = w_in, h_in
     h_out, w_out = sink.size or (0, 0)
     report = VideoReport(
         src=src,
@@ -625,6 +878,8 @@ def upscale_video(
         width_out=int(w_out),
         height_out=int(h_out),
         audio_streams=len(source.audio),
+        rotation=90 * turns,
+        mirrored=mirrored,
     )
     log.info(
         "%s -> %s: %d frames %dx%d -> %dx%d in %.1f s (%.2f frames/s, %s)",
