@@ -264,6 +264,8 @@ def start_server(args: argparse.Namespace, log: Path) -> tuple[subprocess.Popen,
         command += ["--max-batch", str(args.max_batch)]
     if args.token:
         command += ["--token", args.token]
+    else:  # the service refuses to start open unless told so
+        command += ["--no-auth"]
     out = log.open("wb")
     process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"

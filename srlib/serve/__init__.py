@@ -6,7 +6,8 @@ FastAPI + uvicorn, with srlib's own micro-batcher in front of the model (see doc
 * :mod:`srlib.serve.model`: the model loaded once per worker process, as an Upscaler;
 * :mod:`srlib.serve.images`: request parameters, image decoding (header size check first), encoding;
 * :mod:`srlib.serve.jobs`: video jobs (bounded queue, progress, cancellation, clean files);
-* :mod:`srlib.serve.app`: the FastAPI app (endpoints, token, limits, JSON errors).
+* :mod:`srlib.serve.workdir`: the work folder (lock, files tagged as ours, the one place that writes);
+* :mod:`srlib.serve.app`: the FastAPI app (endpoints, token, limits, JSON errors, 507 for a full disk).
 """
 
 from __future__ import annotations

@@ -4,13 +4,10 @@ from __future__ import annotations
 
 import logging
 import os
-import shutil
 import signal
 import sys
-import tempfile
 from argparse import Namespace
 from collections.abc import Sequence
-from pathlib import Path
 
 from srlib._cli import ArgumentParser, run_cli
 from srlib._logging import setup_cli_logging
@@ -56,7 +53,14 @@ def _parser() -> ArgumentParser:
         "--workers", type=int, default=1, help="worker processes, each with its own model and queues"
     )
     net.add_argument(
-        "--token", default=None, help="bearer token for every endpoint but /health (or $SRLIB_SERVE_TOKEN)"
+        "--token",
+        default=None,
+        help="bearer token for every endpoint but /health (or $SRLIB_SERVE_TOKEN); required unless --no-auth",
+    )
+    net.add_argument(
+        "--no-auth",
+        action="store_true",
+        help="serve without a token (anyone who can reach the address may use the service)",
     )
     net.add_argument("--access-log", action="store_true", help="log every request")
     lim = p.add_argument_group("limits")
@@ -71,13 +75,30 @@ def _parser() -> ArgumentParser:
         default=None,
         help="largest input image/frame (default $SRLIB_MAX_IMAGE_PIXELS or 100 MP)",
     )
-    lim.add_argument("--max-output-pixels", type=int, default=64_000_000, help="largest output image/frame")
+    lim.add_argument(
+        "--max-output-pixels",
+        type=int,
+        default=16_777_216,
+        help="largest output image/frame, checked before any work (default 16 MP = 4096x4096)",
+    )
     lim.add_argument("--max-video-seconds", type=float, default=600, help="longest video a job takes")
     lim.add_argument(
         "--timeout", type=float, default=120, help="seconds an image request may take before 503"
     )
     lim.add_argument(
         "--upload-timeout", type=float, default=300, help="seconds to receive a request body (408)"
+    )
+    lim.add_argument(
+        "--upload-idle-timeout",
+        type=float,
+        default=30,
+        help="seconds a request body may send nothing before 408 (default 30)",
+    )
+    lim.add_argument(
+        "--max-uploads",
+        type=int,
+        default=8,
+        help="video uploads received at once before 503 (per worker; they hold no job slot)",
     )
     jobs = p.add_argument_group("video jobs")
     jobs.add_argument(
@@ -87,15 +108,26 @@ def _parser() -> ArgumentParser:
     jobs.add_argument("--job-batch-size", type=int, default=4, help="video frames per model call")
     jobs.add_argument("--job-ttl", type=float, default=3600, help="seconds a result (or a failure) is kept")
     jobs.add_argument(
-        "--work-dir", default=None, help="folder for uploads and job files (default: a temporary one)"
+        "--work-dir",
+        default=None,
+        help="folder for uploads and job files, locked while the server runs (default: a temporary one)",
     )
     return p
 
 
-def _config(args: Namespace, work_dir: str, token_required: bool):
+def _config(args: Namespace, work_dir: str | None, token_required: bool):
     from srlib.serve.config import ServeConfig
 
-    for name in ("workers", "max_batch", "max_queue", "max_jobs", "job_workers", "job_batch_size"):
+    for name in (
+        "workers",
+        "max_batch",
+        "max_queue",
+        "max_jobs",
+        "job_workers",
+        "job_batch_size",
+        "max_uploads",
+        "max_output_pixels",
+    ):
         if getattr(args, name) is not None and getattr(args, name) < 1:
             raise ValueError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(args, name)}.")
     for name in (
@@ -104,6 +136,7 @@ def _config(args: Namespace, work_dir: str, token_required: bool):
         "max_video_seconds",
         "timeout",
         "upload_timeout",
+        "upload_idle_timeout",
         "job_ttl",
     ):
         if not getattr(args, name) > 0:
@@ -129,6 +162,8 @@ def _config(args: Namespace, work_dir: str, token_required: bool):
         max_video_seconds=args.max_video_seconds,
         request_timeout_s=args.timeout,
         upload_timeout_s=args.upload_timeout,
+        upload_idle_timeout_s=args.upload_idle_timeout,
+        max_uploads=args.max_uploads,
         max_jobs=args.max_jobs,
         job_workers=args.job_workers,
         job_batch_size=args.job_batch_size,
@@ -146,17 +181,26 @@ def _stop(signum: int, frame: object) -> None:
     raise _StoppedError(signum)
 
 
-def _prepare_work_dir(given: str | None) -> tuple[Path, bool]:
-    """The work folder, emptied of a previous run's job files (no job survives a restart)."""
-    if given is None:
-        return Path(tempfile.mkdtemp(prefix="srlib-serve-")), True
-    root = Path(given).expanduser().absolute()
-    root.mkdir(parents=True, exist_ok=True)
-    for stale in ("jobs", "state", "uploads"):
-        if (root / stale).exists():
-            log.info("removing the job files of a previous run from %s", root / stale)
-            shutil.rmtree(root / stale, ignore_errors=True)
-    return root, False
+def _hang_up(signum: int, frame: object) -> None:
+    os.kill(os.getpid(), signal.SIGTERM)  # a closed terminal: the same graceful shutdown as SIGTERM
+
+
+def _token(args: Namespace) -> str | None:
+    """The bearer token (``None`` only with ``--no-auth``); a missing, empty or blank one is refused."""
+    from srlib.serve.config import TOKEN_ENV, check_token
+
+    from_env = os.environ.get(TOKEN_ENV)
+    if args.no_auth:
+        if args.token is not None:
+            raise ValueError("--token and --no-auth contradict each other; give one of them.")
+        if from_env is not None:
+            raise ValueError(
+                f"${TOKEN_ENV} is set but --no-auth is given; unset ${TOKEN_ENV}, or drop --no-auth."
+            )
+        return None
+    if args.token is not None:
+        return check_token(args.token, "--token")
+    return check_token(from_env, f"${TOKEN_ENV}")
 
 
 def _serve(args: Namespace) -> int:
@@ -169,17 +213,21 @@ def _serve(args: Namespace) -> int:
     except ImportError as err:
         raise ImportError(f'{err}; the service needs its extra: pip install "srlib[serve]"') from err
     from srlib.inference.engine import Upscaler
+    from srlib.serve.workdir import WorkDir
 
-    token = args.token or os.environ.get(TOKEN_ENV) or None
+    token = _token(args)
+    config = _config(args, None, token is not None)  # every option checked before anything is made
     if args.host not in _LOOPBACK and token is None:
         log.warning(
-            "binding %s without a token: anyone who can reach this address may use the service", args.host
+            "binding %s with --no-auth: anyone who can reach this address may use the service", args.host
         )
-    root, temporary = _prepare_work_dir(args.work_dir)
-    # uvicorn re-raises SIGINT/SIGTERM after its graceful shutdown: end here, so the work folder is removed.
+    work = WorkDir.open(args.work_dir)  # locked for the server's life; an earlier run's leftovers swept
+    # uvicorn re-raises SIGINT/SIGTERM after its graceful shutdown: end here, so the work folder is cleaned.
     previous = {sig: signal.signal(sig, _stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+    if hasattr(signal, "SIGHUP"):
+        previous[signal.SIGHUP] = signal.signal(signal.SIGHUP, _hang_up)
     try:
-        config = _config(args, str(root), token is not None)
+        config.work_dir, config.work_dir_locked = str(work.root), True
         net = load_network(config)  # fail here, once, in one line: not in every worker
         Upscaler(
             net, device=config.device, dtype=config.dtype, tile=config.tile, tile_overlap=config.tile_overlap
@@ -192,7 +240,8 @@ def _serve(args: Namespace) -> int:
             "timeout_graceful_shutdown": 10,
         }
         if args.workers == 1:
-            uvicorn.run(create_app(config, token=token, net=net), **options)
+            app = create_app(config, token=token, no_auth=token is None, net=net, work=work)
+            uvicorn.run(app, **options)
         else:
             del net
             os.environ[CONFIG_ENV] = config.to_env()
@@ -205,8 +254,7 @@ def _serve(args: Namespace) -> int:
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
-        if temporary:
-            shutil.rmtree(root, ignore_errors=True)
+        work.close()
     return 0
 
 

@@ -9,6 +9,11 @@ until ``max_batch`` frames, concatenates them, runs the model once and hands eac
 Only this thread ever runs the model, so the model needs no lock and its memory is one batch; the
 other threads decode, encode and do I/O meanwhile. The queue is bounded: :meth:`submit` raises
 :class:`QueueFullError` when ``max_queue`` inputs are already waiting.
+
+**Cancellation.** Each input may carry a ``cancel`` event (set when its client hangs up, or when its
+request timed out and was answered 503). An input cancelled before it runs is skipped; while a batch
+runs, the model calls :meth:`MicroBatcher.check_cancelled` between tiles and layers (see
+:mod:`srlib.serve.model`), which stops the batch once *every* input in it is cancelled.
 """
 
 from __future__ import annotations
@@ -26,7 +31,7 @@ from dataclasses import dataclass, field
 import torch
 from torch import Tensor
 
-__all__ = ["MicroBatcher", "QueueFullError"]
+__all__ = ["CancelledWorkError", "MicroBatcher", "QueueFullError"]
 
 log = logging.getLogger(__name__)
 
@@ -37,11 +42,20 @@ class QueueFullError(RuntimeError):
     """Too many inputs are waiting for the model (the caller should answer 503 and retry later)."""
 
 
+class CancelledWorkError(Exception):
+    """The input was cancelled (its client went away, or it timed out) before its result was made."""
+
+
 @dataclass
 class _Item:
     x: Tensor
     key: Hashable
+    cancel: threading.Event | None = None
     future: Future = field(default_factory=Future)
+
+    @property
+    def cancelled(self) -> bool:
+        return self.cancel is not None and self.cancel.is_set()
 
     @property
     def group(self) -> tuple:
@@ -86,7 +100,9 @@ class MicroBatcher:
         self._lock = threading.Lock()
         self._waiting = 0
         self._preparing = 0
+        self._running: list[_Item] = []
         self.calls = 0
+        self.stopped_calls = 0
         self.frames = 0
         self.sizes: Counter[int] = Counter()
         self.last_batch = 0
@@ -118,8 +134,13 @@ class MicroBatcher:
             with self._lock:
                 self._preparing -= 1
 
-    def submit(self, x: Tensor, key: Hashable = None) -> Future:
+    def submit(self, x: Tensor, key: Hashable = None, cancel: threading.Event | None = None) -> Future:
         """Queue ``x`` ``(n, C, h, w)``; the future gives ``run(key, x)``'s slice for it.
+
+        Args:
+            x: the input batch.
+            key: which prepared model to run (handed to ``run``).
+            cancel: set it to drop the input (before it runs) or stop its model call (while it runs).
 
         Raises:
             QueueFullError: ``max_queue`` inputs are already waiting.
@@ -130,7 +151,7 @@ class MicroBatcher:
             if self._waiting >= self.max_queue:
                 raise QueueFullError(f"{self._waiting} inputs are waiting for the model; retry shortly.")
             self._waiting += 1
-        item = _Item(x, key)
+        item = _Item(x, key, cancel)
         self._queue.put(item)
         return item.future
 
@@ -138,19 +159,56 @@ class MicroBatcher:
         """Submit ``x`` and wait for its result (what request threads do)."""
         return self.run(x, key, timeout)[0]
 
-    def run(self, x: Tensor, key: Hashable = None, timeout: float | None = None) -> tuple[Tensor, int]:
+    def run(
+        self,
+        x: Tensor,
+        key: Hashable = None,
+        timeout: float | None = None,
+        cancel: threading.Event | None = None,
+    ) -> tuple[Tensor, int]:
         """Submit ``x`` and wait: its result, and how many frames the model call that made it took.
+
+        Args:
+            x: the input batch.
+            key: which prepared model to run.
+            timeout: seconds to wait for the result.
+            cancel: the request's cancel event (set by its client going away); a timeout sets it too, so
+                the model stops working for an answer nobody waits for.
 
         Raises:
             QueueFullError: too many inputs waiting.
-            TimeoutError: no result within ``timeout`` seconds (the input is dropped if not started).
+            TimeoutError: no result within ``timeout`` seconds (the input is dropped, or its call stopped).
+            CancelledWorkError: ``cancel`` was set while waiting.
         """
-        future = self.submit(x, key)
-        try:
-            return future.result(timeout=timeout), future.batch_frames  # type: ignore[attr-defined]
-        except TimeoutError:
-            future.cancel()  # skipped by the model thread if it has not started it yet
-            raise
+        cancel = cancel if cancel is not None else threading.Event()
+        future = self.submit(x, key, cancel)
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            left = _POLL_S if deadline is None else min(_POLL_S, deadline - time.monotonic())
+            if cancel.is_set() or left <= 0:
+                timed_out = not cancel.is_set()
+                cancel.set()  # the model thread skips it, or stops its call between tiles and layers
+                future.cancel()
+                if timed_out:
+                    raise TimeoutError
+                raise CancelledWorkError
+            try:
+                return future.result(timeout=left), future.batch_frames  # type: ignore[attr-defined]
+            except TimeoutError:
+                continue
+
+    def check_cancelled(self) -> None:
+        """Called by the model between tiles and layers: stop the running batch once every input in it
+        is cancelled (only on the model thread; elsewhere it does nothing).
+
+        Raises:
+            CancelledWorkError: every input of the running batch is cancelled.
+        """
+        if self._thread is None or threading.get_ident() != self._thread.ident:
+            return
+        running = self._running
+        if running and all(item.cancelled for item in running):
+            raise CancelledWorkError
 
     @property
     def waiting(self) -> int:
@@ -168,6 +226,7 @@ class MicroBatcher:
             "last_batch": self.last_batch,
             "batch_sizes": {str(k): v for k, v in sizes.items()},
             "waiting": self._waiting,
+            "stopped_calls": self.stopped_calls,
             "max_batch": self.max_batch,
             "window_ms": self.window_s * 1000,
         }
@@ -221,19 +280,29 @@ class MicroBatcher:
             gathered = self._gather(first)
             with self._lock:
                 self._waiting -= len(gathered)
+            for item in gathered:
+                if item.cancelled:
+                    item.future.cancel()  # nobody waits for it: not run
             group = [item for item in gathered if item.future.set_running_or_notify_cancel()]
             if group:
                 self._execute(group)
 
     def _execute(self, group: list[_Item]) -> None:
+        self._running = group
         try:
             x = group[0].x if len(group) == 1 else torch.cat([item.x for item in group])
             y = self._run(group[0].key, x)
         except BaseException as err:  # every caller gets the error; the thread lives on
-            log.debug("model call failed: %s", err)
+            if isinstance(err, CancelledWorkError):
+                self.stopped_calls += 1
+                log.info("stopped a model call of %d input(s): nobody waits for its result", len(group))
+            else:
+                log.debug("model call failed: %s", err)
             for item in group:
                 item.future.set_exception(err)
             return
+        finally:
+            self._running = []
         self.calls += 1
         self.frames += x.shape[0]
         self.sizes[x.shape[0]] += 1

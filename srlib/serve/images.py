@@ -16,6 +16,7 @@ import tempfile
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO
 
 import numpy as np
 import torch
@@ -41,6 +42,8 @@ __all__ = [
 IMAGE_FORMATS = {"png": "image/png", "jpeg": "image/jpeg", "webp": "image/webp"}
 _ALIASES = {"jpg": "jpeg"}
 _MAX_OUTSCALE = 16.0
+#: Rows converted from float to integers at a time when encoding (bounds the temporary copies).
+_BAND_ROWS = 256
 
 
 class BadRequestError(ValueError):
@@ -162,21 +165,42 @@ def sniff_format(data: bytes) -> str | None:
     return None
 
 
-def decode_image(data: bytes, folder: str | os.PathLike, max_pixels: int | None) -> Picture:
+def _write_all(f: IO[bytes], data: bytes) -> None:
+    f.write(data)
+
+
+def decode_image(
+    data: bytes,
+    folder: str | os.PathLike,
+    max_pixels: int | None,
+    *,
+    write: Callable[[IO[bytes], bytes], None] = _write_all,
+) -> Picture:
     """Decode an uploaded image exactly as the upscale CLI reads a file (header size check first).
 
     The bytes go to a hidden temporary file in ``folder`` (removed at once) so that
     :func:`~srlib.inference.pictures.read_picture` does every check and keeps 16 bits, gray and alpha.
 
+    Args:
+        data: the uploaded bytes.
+        folder: where the temporary file goes (the worker's uploads folder).
+        max_pixels: the pixel limit (``None``: ``$SRLIB_MAX_IMAGE_PIXELS`` or 100 MP).
+        write: ``write(file, data)`` (the server passes its :meth:`WorkDir.write_chunk`).
+
     Raises:
         BadRequestError: empty, not an image, truncated or corrupt (400); over the pixel limit (413).
+        OSError: the temporary file could not be written (a full disk: the server answers 507).
     """
     if not data:
         raise BadRequestError("The request has no image (the body is empty).")
     fd, name = tempfile.mkstemp(prefix=".upload.", suffix=".img", dir=folder)
     try:
         with os.fdopen(fd, "wb") as f:
-            f.write(data)
+            write(f, data)
+    except BaseException:  # a write error is the server's (507 for a full disk), not the client's
+        Path(name).unlink(missing_ok=True)
+        raise
+    try:
         return read_picture(name, max_pixels=max_pixels)
     except ImageTooLargeError as err:
         raise BadRequestError(
@@ -221,12 +245,27 @@ def encode_image(picture: Picture, fmt: str, quality: int = 95) -> bytes:
     planes = [picture.rgb[:1] if picture.gray else picture.rgb]
     if picture.alpha is not None:
         planes.append(picture.alpha)
-    x = torch.cat(planes).clamp(0, 1)
     if picture.bits == 16 and fmt == "png":
-        return png16_bytes((x * 65535).round().numpy().transpose(1, 2, 0).astype(np.uint16))
-    array = (x * 255).round().to(torch.uint8).numpy().transpose(1, 2, 0)
+        return png16_bytes(_quantised(planes, 65535, np.uint16))
+    array = _quantised(planes, 255, np.uint8)
     image = Image.fromarray(array[:, :, 0] if array.shape[2] == 1 else array)
     buffer = io.BytesIO()
     options = {"quality": quality} if fmt in ("jpeg", "webp") else {"compress_level": 1}
     image.save(buffer, format=fmt.upper(), **options)
     return buffer.getvalue()
+
+
+def _quantised(planes: list[torch.Tensor], peak: int, dtype: type) -> np.ndarray:
+    """The float planes ``(c, H, W)`` in [0, 1] as one ``(H, W, C)`` integer array, ``_BAND_ROWS`` rows at
+    a time: the only full-size copy is the integer result (a whole-image float expression would make
+    four float32 copies of the output, 48 bytes a pixel)."""
+    h, w = planes[0].shape[-2:]
+    channels = sum(p.shape[0] for p in planes)
+    out = np.empty((h, w, channels), dtype)
+    work = torch.int32 if peak > 255 else torch.uint8
+    for top in range(0, h, _BAND_ROWS):
+        rows = slice(top, min(top + _BAND_ROWS, h))
+        band = torch.cat([p[:, rows] for p in planes]) if len(planes) > 1 else planes[0][:, rows]
+        q = band.mul(peak).round_().clamp_(0, peak).to(work)
+        out[rows] = q.numpy().transpose(1, 2, 0)
+    return out

@@ -1,8 +1,10 @@
 """Video jobs: a bounded queue, a few job threads, progress, cooperative cancellation, clean files.
 
-Layout under the server's work folder (shared by all worker processes of one server)::
+Layout under the server's work folder (shared by all worker processes of one server; see
+:mod:`srlib.serve.workdir` for the lock and the markers that tag each file as the server's own)::
 
-    jobs/<id>/input.<ext>        the upload (removed when the job ends)
+    uploads/<pid>/video.<x>.<ext> an upload being received (moved into its job folder once accepted)
+    jobs/<id>/input.<ext>        the accepted upload (removed when the job ends)
     jobs/<id>/result.<ext>       the finished video (written by upscale_video under a hidden temporary
                                  name and renamed when complete, so it exists only when whole)
     state/<id>.json              the job's state, written atomically; the one source of truth, so any
@@ -14,33 +16,35 @@ state. Cancellation is cooperative: the job's frames reach the model through :cl
 which checks the cancel flag (and the marker file) before every batch, so a job stops within one batch.
 A cancelled job leaves nothing on disk; a failed job leaves only its small state file (the error
 message, no media) until it is deleted or expires after ``job_ttl_s``; a finished job's result and
-state expire after ``job_ttl_s`` as well.
+state expire after ``job_ttl_s`` as well. A state write that fails (a full disk) drops the job whole,
+so no job is ever left "queued" in memory with no one to run it.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import os
-import shutil
 import threading
 import time
-import uuid
 from collections import deque
+from collections.abc import Iterator
+from concurrent.futures import CancelledError
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import BinaryIO
 
 import av
 from torch import Tensor
 
-from srlib._fs import atomic_write
 from srlib.data.image_io import max_image_pixels
 from srlib.inference.engine import Upscaler
 from srlib.inference.output_size import OutputSize
-from srlib.serve.batcher import QueueFullError
+from srlib.serve.batcher import CancelledWorkError, QueueFullError
 from srlib.serve.config import ServeConfig
 from srlib.serve.images import BadRequestError, check_output_pixels, check_query, output_size
 from srlib.serve.model import ModelService
+from srlib.serve.workdir import WorkDir, disk_full
 
 __all__ = ["JOB_QUERY", "JobManager", "JobParams", "JobsFullError", "probe_video"]
 
@@ -121,7 +125,12 @@ def probe_video(path: Path, config: ServeConfig, scale: int, output: OutputSize)
 
     Refused (as :class:`BadRequestError`): not a video, no video stream, longer than ``max_video_seconds``,
     frames over the pixel limit, an output over ``max_output_pixels``, or fewer video packets than the
-    header declares (a truncated upload). Only packets are read (no decoding), so this is quick.
+    header declares (a truncated upload).
+
+    The duration is *counted*, not taken from the header: every video packet is read (no pixels are
+    decoded, so this is quick) and the span of their timestamps (the timestamps the decoder gives its
+    frames) and their count over the frame rate are measured; the longest of those and the header's
+    figure counts. Reading stops, and the upload is refused, as soon as the timestamps pass the limit.
     """
     from srlib.data.video.decode import open_video
 
@@ -149,21 +158,26 @@ def probe_video(path: Path, config: ServeConfig, scale: int, output: OutputSize)
             )
         check_output_pixels((height, width), scale, output, config.max_output_pixels)
         if video.duration and video.time_base:
-            seconds = float(video.duration * video.time_base)
+            header = float(video.duration * video.time_base)
         else:
-            seconds = (container.duration or 0) / 1_000_000
-        if seconds > config.max_video_seconds:
-            raise BadRequestError(
-                f"The uploaded video lasts {seconds:.1f} s, over this server's limit of "
-                f"{config.max_video_seconds:g} s (--max-video-seconds).",
-                413,
-            )
+            header = (container.duration or 0) / 1_000_000
+        _check_seconds(header, config, "its header says so")
         declared = int(video.frames or 0)
-        packets = 0
+        rate = float(video.average_rate or video.guessed_rate or 0)
+        packets, first, last = 0, None, None
         try:
             for packet in container.demux(video):
-                if packet.size:
-                    packets += 1
+                if not packet.size:
+                    continue
+                packets += 1
+                if packet.pts is not None and packet.time_base:
+                    start = float(packet.pts * packet.time_base)
+                    end = float((packet.pts + (packet.duration or 0)) * packet.time_base)
+                    first = start if first is None else min(first, start)
+                    last = end if last is None else max(last, end)
+                    _check_seconds(last - first, config, "counted from its frames' timestamps", header)
+                if rate:
+                    _check_seconds(packets / rate, config, "counted from its frames", header)
         except (av.FFmpegError, OSError) as err:
             raise BadRequestError(
                 f"The uploaded video cannot be read ({err}); it is truncated or corrupt."
@@ -175,23 +189,26 @@ def probe_video(path: Path, config: ServeConfig, scale: int, output: OutputSize)
                 f"The uploaded video holds {packets} of the {declared} frames its header declares; it is "
                 "truncated."
             )
-        if seconds <= 0 and video.average_rate:
-            seconds = packets / float(video.average_rate)
-        if seconds > config.max_video_seconds:
-            raise BadRequestError(
-                f"The uploaded video lasts about {seconds:.1f} s, over this server's limit of "
-                f"{config.max_video_seconds:g} s (--max-video-seconds).",
-                413,
-            )
+        counted = max(last - first if first is not None else 0.0, packets / rate if rate else 0.0)
         return {
             "width": width,
             "height": height,
-            "frames": declared or packets,
-            "duration_s": round(seconds, 3),
+            "frames": max(declared, packets),
+            "duration_s": round(max(header, counted), 3),
             "audio_streams": len(container.streams.audio),
         }
     finally:
         container.close()
+
+
+def _check_seconds(seconds: float, config: ServeConfig, how: str, header: float | None = None) -> None:
+    if seconds > config.max_video_seconds:
+        said = f"; its header says {header:.1f} s" if header is not None and header < seconds else ""
+        raise BadRequestError(
+            f"The uploaded video lasts at least {seconds:.1f} s ({how}{said}), over this server's limit of "
+            f"{config.max_video_seconds:g} s (--max-video-seconds); send a shorter video.",
+            413,
+        )
 
 
 @dataclass
@@ -216,8 +233,10 @@ class _JobUpscaler(Upscaler):
     """The server's prepared Upscaler, seen by ``upscale_video``: frames go through the micro-batcher.
 
     ``upscale_video`` takes an ``nn.Module`` or an ``Upscaler`` and has no progress callback or cancel
-    hook, so this subclass is the seam: before each batch it checks the job's cancel flag, after it
-    counts the frames. It shares the prepared model (no ``Upscaler.__init__``: that would move the
+    hook, so this subclass is the seam: before each batch it checks the job's cancel flag (and that the
+    decoder gives no more frames than were counted when the upload was accepted), after it counts the
+    frames. The batch carries the job's cancel event, so the model thread stops it within one layer once
+    the job is cancelled. It shares the prepared model (no ``Upscaler.__init__``: that would move the
     model while the model thread runs it).
     """
 
@@ -226,11 +245,18 @@ class _JobUpscaler(Upscaler):
         self._base, self._manager, self._job = base, manager, job
 
     def __call__(self, x: Tensor) -> Tensor:
-        batcher = self._manager.service.batcher
+        job, manager = self._job, self._manager
+        counted = int(job.facts.get("frames") or 0)
+        if counted and job.frames_done + x.shape[0] > counted:
+            raise BadRequestError(
+                f"The video decodes to more frames than the {counted} counted when it was accepted; it was "
+                f"stopped (--max-video-seconds is {manager.config.max_video_seconds:g} s)."
+            )
+        batcher = manager.service.batcher
         while True:
-            self._manager.check_cancel(self._job)
+            manager.check_cancel(job)
             try:
-                future = batcher.submit(x, self._base)
+                future = batcher.submit(x, self._base, job.cancel)
                 break
             except QueueFullError:  # images first: a job's batch waits for room
                 time.sleep(0.05)
@@ -239,33 +265,42 @@ class _JobUpscaler(Upscaler):
                 y = future.result(timeout=0.25)
                 break
             except TimeoutError:
-                if self._manager.cancelled(self._job) and future.cancel():
+                if manager.cancelled(job):
+                    job.cancel.set()  # the model thread skips the batch, or stops it between layers
+                    future.cancel()
                     raise JobCancelledError() from None
-        self._manager.advance(self._job, x.shape[0])
+            except (CancelledError, CancelledWorkError):
+                raise JobCancelledError() from None
+        manager.advance(job, x.shape[0])
         return y
 
 
 class JobManager:
     """The video jobs of one worker process (its own bounded queue) and the shared job files.
 
+    A job slot is taken only once an upload has been received and checked (:meth:`reserve`), so slow or
+    stalled uploads hold none; uploads in progress are bounded on their own (:meth:`receiving`).
+    Every state write goes through the :class:`~srlib.serve.workdir.WorkDir`; when one fails (a full
+    disk) the job is dropped whole: out of memory, off the disk, its slot free. No job is ever left
+    "queued" or "running" without a thread working on it.
+
     Args:
-        config: the server settings (``max_jobs``, ``job_workers``, ``job_batch_size``, ``job_ttl_s``).
+        config: the server settings (``max_jobs``, ``job_workers``, ``job_batch_size``, ``job_ttl_s``,
+            ``max_uploads``).
         service: the model service whose batcher runs the frames.
-        root: the server's work folder (``jobs/`` and ``state/`` are made inside).
+        work: the server's work folder.
     """
 
-    def __init__(self, config: ServeConfig, service: ModelService, root: Path) -> None:
-        self.config, self.service = config, service
-        self.jobs_dir, self.state_dir = root / "jobs", root / "state"
-        self.jobs_dir.mkdir(parents=True, exist_ok=True)
-        self.state_dir.mkdir(parents=True, exist_ok=True)
+    def __init__(self, config: ServeConfig, service: ModelService, work: WorkDir) -> None:
+        self.config, self.service, self.work = config, service, work
         self._lock = threading.Condition()
         self._queue: deque[_Job] = deque()
         self._owned: dict[str, _Job] = {}
         self._reserved = 0
+        self._receiving = 0
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
-        self.counts = {"submitted": 0, "done": 0, "failed": 0, "cancelled": 0}
+        self.counts = {"submitted": 0, "done": 0, "failed": 0, "cancelled": 0, "dropped": 0}
 
     # -- lifecycle ----------------------------------------------------------------------------------
     def start(self) -> None:
@@ -287,34 +322,70 @@ class JobManager:
         for t in self._threads:
             t.join(timeout)
         for job in list(self._owned.values()):
-            self._remove(job.id)
+            self._remove(job)
 
     # -- slots --------------------------------------------------------------------------------------
+    def _busy_locked(self) -> int:
+        return self._reserved + sum(1 for j in self._owned.values() if j.state in _ACTIVE)
+
     def active(self) -> int:
         with self._lock:
-            return self._reserved + sum(1 for j in self._owned.values() if j.state in _ACTIVE)
+            return self._busy_locked()
 
     def retry_after(self) -> int:
         """Seconds until a running job is expected to end (1-300; 5 when unknown)."""
         with self._lock:
             return self._retry_after_locked()
 
-    def reserve(self) -> None:
-        """Take a queue slot before an upload is read.
+    def _full_locked(self) -> None:
+        if self._stop.is_set():
+            raise JobsFullError("The server is shutting down.", 5)
+        busy = self._busy_locked()
+        if busy >= self.config.max_jobs:
+            raise JobsFullError(
+                f"The job queue is full ({busy} of {self.config.max_jobs} jobs queued or running); "
+                "retry later.",
+                self._retry_after_locked(),
+            )
+
+    def check_room(self) -> None:
+        """Refuse at once, before an upload is read, when the queue is full (nothing is reserved).
 
         Raises:
             JobsFullError: ``max_jobs`` jobs are queued or running already.
         """
         with self._lock:
-            if self._stop.is_set():
-                raise JobsFullError("The server is shutting down.", 5)
-            busy = self._reserved + sum(1 for j in self._owned.values() if j.state in _ACTIVE)
-            if busy >= self.config.max_jobs:
+            self._full_locked()
+
+    @contextmanager
+    def receiving(self) -> Iterator[None]:
+        """Count an upload being received; at most ``max_uploads`` at once (they hold no job slot).
+
+        Raises:
+            JobsFullError: ``max_uploads`` uploads are being received already.
+        """
+        with self._lock:
+            if self._receiving >= self.config.max_uploads:
                 raise JobsFullError(
-                    f"The job queue is full ({busy} of {self.config.max_jobs} jobs queued or running); "
-                    "retry later.",
+                    f"{self._receiving} uploads are being received already (the limit is "
+                    f"{self.config.max_uploads}, --max-uploads); retry later.",
                     self._retry_after_locked(),
                 )
+            self._receiving += 1
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._receiving -= 1
+
+    def reserve(self) -> None:
+        """Take a queue slot for an upload that was received and checked.
+
+        Raises:
+            JobsFullError: ``max_jobs`` jobs are queued or running already.
+        """
+        with self._lock:
+            self._full_locked()
             self._reserved += 1
 
     def _retry_after_locked(self) -> int:
@@ -331,33 +402,29 @@ class JobManager:
 
     # -- submission ---------------------------------------------------------------------------------
     def new_folder(self) -> tuple[str, Path]:
-        job_id = uuid.uuid4().hex
-        folder = self.jobs_dir / job_id
-        folder.mkdir()
-        return job_id, folder
+        return self.work.new_job_folder()
 
     def enqueue(self, job_id: str, folder: Path, upload: Path, params: JobParams, facts: dict) -> dict:
-        """Queue an accepted upload (its slot was reserved); returns its status."""
+        """Queue an accepted upload (its slot was reserved); returns its status.
+
+        Raises:
+            OSError: its state could not be written (a full disk); nothing of the job is kept in memory
+                and its slot is free (the caller removes its folder).
+        """
         fmt = params.format or (upload.suffix.lstrip(".").lower() if upload.suffix else "")
         if fmt not in VIDEO_FORMATS:
             fmt = "mkv"  # holds (nearly) any audio codec the input may bring
         job = _Job(job_id, folder, upload, folder / f"result.{fmt}", params, facts)
         with self._lock:
             self._reserved = max(0, self._reserved - 1)
+            self._write_state(job)  # raises before the job exists anywhere
             self._owned[job_id] = job
-            self._write_state(job)
             self._queue.append(job)
             self.counts["submitted"] += 1
             self._lock.notify()
         return self._status_of(job)
 
     # -- state --------------------------------------------------------------------------------------
-    def _state_file(self, job_id: str) -> Path:
-        return self.state_dir / f"{job_id}.json"
-
-    def _marker(self, job_id: str) -> Path:
-        return self.state_dir / f"{job_id}.cancel"
-
     def _status_of(self, job: _Job) -> dict:
         total = int(job.facts.get("frames") or 0)
         elapsed = (job.finished or time.time()) - job.started if job.started else 0.0
@@ -384,29 +451,46 @@ class JobManager:
         }
 
     def _write_state(self, job: _Job) -> None:
-        data = json.dumps(self._status_of(job)).encode()
-        atomic_write(self._state_file(job.id), lambda f: f.write(data))
+        self.work.write_state(job.id, self._status_of(job))
         job.last_write = time.monotonic()
+
+    def _store(self, job: _Job) -> bool:
+        """Write the job's state; if that fails, drop the job whole (call with the lock held)."""
+        try:
+            self._write_state(job)
+            return True
+        except OSError as err:
+            log.warning("could not write the state of job %s (%s): the job is dropped", job.id, err)
+            job.cancel.set()
+            if job in self._queue:
+                self._queue.remove(job)
+            self._owned.pop(job.id, None)
+            self.counts["dropped"] += 1
+            self._remove(job)
+            return False
 
     def status(self, job_id: str) -> dict | None:
         """The job's state as last written (any worker's job), or ``None`` for an unknown id."""
-        if not _valid_id(job_id):
-            return None
-        try:
-            return json.loads(self._state_file(job_id).read_text())
-        except (FileNotFoundError, json.JSONDecodeError):
-            return None
+        return self.work.read_state(job_id)
 
-    def result_path(self, job_id: str) -> Path | None:
+    def open_result(self, job_id: str) -> tuple[BinaryIO, str] | None:
+        """The finished video, opened (so a DELETE racing the download cannot take it away mid-way),
+        and its file name; ``None`` when there is none (any more)."""
         status = self.status(job_id)
         if status is None or status["state"] != "done":
             return None
-        path = self.jobs_dir / job_id / status["result_name"]
-        return path if path.is_file() else None
+        name = str(status.get("result_name", ""))
+        if not name.startswith("result.") or "/" in name:
+            return None
+        try:
+            f = (self.work.jobs / job_id / name).open("rb")
+        except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
+            return None
+        return f, name
 
     # -- cancellation and deletion ------------------------------------------------------------------
     def cancelled(self, job: _Job) -> bool:
-        return job.cancel.is_set() or self._stop.is_set() or self._marker(job.id).exists()
+        return job.cancel.is_set() or self._stop.is_set() or self.work.cancel_requested(job.id)
 
     def check_cancel(self, job: _Job) -> None:
         if self.cancelled(job):
@@ -415,22 +499,31 @@ class JobManager:
     def advance(self, job: _Job, frames: int) -> None:
         job.frames_done += frames
         if time.monotonic() - job.last_write >= _WRITE_EVERY_S and not self.cancelled(job):
-            self._write_state(job)
+            try:
+                self._write_state(job)
+            except OSError as err:  # progress only: the last state written stays whole and true
+                log.debug("progress of job %s not written: %s", job.id, err)
 
     def delete(self, job_id: str) -> str | None:
         """Cancel (queued or running) or remove (finished) a job.
 
-        Returns ``None`` for an unknown id, ``"deleted"`` when its files are gone already, or
-        ``"cancelling"`` when a running job was asked to stop (its files go once it has; wait with
-        :meth:`gone`).
+        Returns ``None`` for an unknown id (or one another request is deleting right now), ``"deleted"``
+        when its files are gone already, or ``"cancelling"`` when a running job was asked to stop (its
+        files go once it has; wait with :meth:`gone`).
+
+        Raises:
+            OSError: the cancellation request for another worker process could not be written.
         """
         status = self.status(job_id)
         if status is None:
             return None
         if status["state"] not in _ACTIVE:
+            if not self.work.remove_state(job_id):  # another DELETE (or the janitor) got there first
+                return None
             with self._lock:
                 self._owned.pop(job_id, None)
-            self._remove(job_id)
+            self.work.remove_job_folder(self.work.jobs / job_id)
+            self.work.remove_cancel(job_id)
             return "deleted"
         with self._lock:
             job = self._owned.get(job_id)
@@ -441,22 +534,22 @@ class JobManager:
                     self._finish_cancelled(job)
                     return "deleted"
                 return "cancelling"
-        self._marker(job_id).touch()  # another worker process owns it
+        self.work.request_cancel(job_id)  # another worker process owns it
         return "cancelling"
 
     def gone(self, job_id: str) -> bool:
-        return not self._state_file(job_id).exists()
+        return not self.work.state_file(job_id).exists()
 
-    def _remove(self, job_id: str) -> None:
-        shutil.rmtree(self.jobs_dir / job_id, ignore_errors=True)
-        self._state_file(job_id).unlink(missing_ok=True)
-        self._marker(job_id).unlink(missing_ok=True)
+    def _remove(self, job: _Job) -> None:
+        self.work.remove_job_folder(job.folder)
+        self.work.remove_state(job.id)
+        self.work.remove_cancel(job.id)
 
     def _finish_cancelled(self, job: _Job) -> None:
         job.state = "cancelled"
         self.counts["cancelled"] += 1
         self._owned.pop(job.id, None)
-        self._remove(job.id)
+        self._remove(job)
 
     # -- the job threads ----------------------------------------------------------------------------
     def _work(self) -> None:
@@ -471,7 +564,8 @@ class JobManager:
                     self._finish_cancelled(job)
                     continue
                 job.state, job.started = "running", time.time()
-                self._write_state(job)
+                if not self._store(job):
+                    continue
             self._run(job)
 
     def _run(self, job: _Job) -> None:
@@ -500,14 +594,16 @@ class JobManager:
                     self._finish_cancelled(job)
                 return
             message = str(err)
+            if disk_full(err):
+                message = "The server's disk filled up while the result was written; retry later."
             for path, name in ((job.input, "the uploaded video"), (job.result, "the result")):
                 message = message.replace(str(path), name)
             log.info("job %s failed: %s", job.id, message)
             with self._lock:
                 job.state, job.error, job.finished = "failed", message, time.time()
                 self.counts["failed"] += 1
-                shutil.rmtree(job.folder, ignore_errors=True)  # nothing of the video stays
-                self._write_state(job)
+                self.work.remove_job_folder(job.folder)  # nothing of the video stays
+                self._store(job)
             return
         with self._lock:
             job.input.unlink(missing_ok=True)
@@ -515,8 +611,8 @@ class JobManager:
                 self._finish_cancelled(job)
                 return
             job.state, job.finished = "done", time.time()
-            self.counts["done"] += 1
-            self._write_state(job)  # after the result was renamed into place: "done" means whole
+            if self._store(job):  # after the result was renamed into place: "done" means whole
+                self.counts["done"] += 1
 
     def _janitor(self) -> None:
         """Stop queued jobs another worker cancelled; expire finished jobs after ``job_ttl_s``."""
@@ -524,28 +620,26 @@ class JobManager:
             now = time.time()
             with self._lock:
                 for job in list(self._queue):
-                    if self._marker(job.id).exists():
+                    if self.work.cancel_requested(job.id):
                         self._queue.remove(job)
                         self._finish_cancelled(job)
                 for job in list(self._owned.values()):
                     if job.state in _ACTIVE:
                         continue
-                    if not self._state_file(job.id).exists():  # deleted through another worker
+                    if not self.work.state_file(job.id).exists():  # deleted through another worker
                         self._owned.pop(job.id, None)
                     elif job.finished and now - job.finished > self.config.job_ttl_s:
                         self._owned.pop(job.id, None)
-                        self._remove(job.id)
+                        self._remove(job)
 
     def stats(self) -> dict:
         with self._lock:
             states = [j.state for j in self._owned.values()]
+            receiving = self._receiving
         return {
             **self.counts,
             "queued": states.count("queued"),
             "running": states.count("running"),
+            "receiving": receiving,
             "max_jobs": self.config.max_jobs,
         }
-
-
-def _valid_id(job_id: str) -> bool:
-    return len(job_id) == 32 and all(c in "0123456789abcdef" for c in job_id)

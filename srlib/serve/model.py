@@ -4,6 +4,11 @@
 or an ``.onnx`` export), prepares one :class:`~srlib.inference.engine.Upscaler` (device, precision,
 tiles), keeps tile variants of it for requests that ask for another ``tile``, and owns the
 :class:`~srlib.serve.batcher.MicroBatcher` through which every image and video frame reaches the model.
+
+Model work nobody waits for is stopped: the served Upscaler asks the batcher before every tile, and a
+forward pre-hook on every layer of the network asks it before every layer, whether every input of the
+running batch has been cancelled (client gone, request timed out, job deleted); if so the call ends
+with :class:`~srlib.serve.batcher.CancelledWorkError` within one layer.
 """
 
 from __future__ import annotations
@@ -52,6 +57,16 @@ def load_network(config: ServeConfig) -> nn.Module:
     return net.eval()
 
 
+class _ServedUpscaler(Upscaler):
+    """An :class:`Upscaler` that asks ``stop_check()`` before every tile (and whole-image call)."""
+
+    stop_check = staticmethod(lambda: None)
+
+    def _forward(self, x: Tensor) -> Tensor:
+        self.stop_check()
+        return super()._forward(x)
+
+
 def _policy(net: nn.Module, config: ServeConfig):
     stored = getattr(net, "srlib_file_metadata", {}).get("frame_policy")
     if not stored or config.no_policy:
@@ -76,7 +91,7 @@ class ModelService:
         self.config = config
         self.net = net if net is not None else load_network(config)
         self.policy = _policy(self.net, config)
-        self.upscaler = Upscaler(
+        self.upscaler = _ServedUpscaler(
             self.net,
             device=config.device,
             dtype=config.dtype,
@@ -91,6 +106,9 @@ class ModelService:
             window_s=config.batch_window_ms / 1000.0,
             max_queue=config.max_queue,
         )
+        self.upscaler.stop_check = self.batcher.check_cancelled
+        check = self.batcher.check_cancelled
+        self._hooks = [m.register_forward_pre_hook(lambda module, args: check()) for m in self.net.modules()]
 
     @property
     def scale(self) -> int:
@@ -108,6 +126,9 @@ class ModelService:
 
     def stop(self) -> None:
         self.batcher.stop()
+        for hook in self._hooks:
+            hook.remove()
+        self._hooks = []
 
     def variant(self, tile: int | None) -> Upscaler:
         """The Upscaler for ``tile`` (``None``: the server's default; 0: whole images).

@@ -90,13 +90,14 @@ def work_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def server(tmp_path_factory: pytest.TempPathFactory, work_dir: Path) -> Iterator[Server]:
-    """bicubic x2 with a token and small limits, so each limit is cheap to reach."""
+    """bicubic x2 with a token and small limits, so each limit is cheap to reach (an upload silent for
+    2 s is given up)."""
     logs = tmp_path_factory.mktemp("serve-logs")
     args = [
         "--model", "bicubic", "--scale", "2", "--token", TOKEN, "--work-dir", str(work_dir),
         "--max-upload-mb", "0.25", "--max-pixels", "200000", "--max-output-pixels", "4000000",
         "--max-video-seconds", "3", "--batch-window-ms", "150", "--max-batch", "8",
-        "--max-jobs", "2", "--job-workers", "1", "--job-batch-size", "1",
+        "--max-jobs", "2", "--job-workers", "1", "--job-batch-size", "1", "--upload-idle-timeout", "2",
     ]  # fmt: skip
     srv = Server(args, logs / "server.log")
     yield srv

@@ -9,6 +9,7 @@ from pathlib import Path
 import av
 import pytest
 
+from srlib.serve.workdir import JOB_MARKER
 from tests.serve.conftest import AUTH, TOKEN, Server, clip
 
 _JOB_TIMEOUT_S = 60.0
@@ -62,7 +63,8 @@ def test_job_lifecycle_progress_result_delete(client, work_dir: Path, clips) -> 
     assert progress["frames_done"] == progress["frames_total"] == 12 and progress["fraction"] == 1.0
     assert progress["frames_per_second"] > 0 and status["result"] == f"/v1/jobs/{job['id']}/result"
     folder = work_dir / "jobs" / job["id"]
-    assert [p.name for p in folder.iterdir()] == ["result.mp4"]  # the upload is gone, no temp file left
+    # the upload is gone, no temp file left; the marker says the folder is the server's own
+    assert sorted(p.name for p in folder.iterdir()) == [".srlib-job", "result.mp4"]
 
     result = client.get(status["result"])
     assert result.status_code == 200 and result.headers["content-type"] == "video/mp4"
@@ -172,9 +174,12 @@ def test_restart_and_two_workers(tmp_path: Path, clips) -> None:
     work = tmp_path / "work"
     stale = "0123456789abcdef0123456789abcdef"
     (work / "jobs" / stale).mkdir(parents=True)
+    (work / "jobs" / stale / JOB_MARKER).write_bytes(b"srlib-serve job folder\n")  # as the server tags it
     (work / "jobs" / stale / ".result.mp4.abc123.tmp").write_bytes(b"half a video")
     (work / "state").mkdir()
-    (work / "state" / f"{stale}.json").write_text(json.dumps({"id": stale, "state": "running"}))
+    (work / "state" / f"{stale}.json").write_text(
+        json.dumps({"srlib_serve": 1, "id": stale, "state": "running"})
+    )
     srv = Server(
         ["--model", "bicubic", "--scale", "2", "--workers", "2", "--work-dir", str(work)],
         tmp_path / "server.log",
@@ -206,7 +211,10 @@ def test_restart_and_two_workers(tmp_path: Path, clips) -> None:
         assert leftovers(work, job_id) == []
     finally:
         assert srv.stop() == 0
-    assert list((work / "uploads").glob("*")) == []  # each worker removed its upload folder on the way out
+    # each worker removed its upload folder on the way out, and the server its lock and the folders it
+    # made (jobs/ and state/ were there before it: kept, empty)
+    assert sorted(p.name for p in work.iterdir()) == ["jobs", "state"]
+    assert list((work / "jobs").iterdir()) == list((work / "state").iterdir()) == []
 
 
 def test_auth_header_is_checked_on_jobs(server, clips) -> None:
