@@ -9,9 +9,7 @@ Example:
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
-
+from srlib._lazy import lazy_exports
 from srlib._version import __version__
 from srlib.models import (
     ModelInfo,
@@ -74,10 +72,4 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        module = importlib.import_module(_LAZY[name])
-        value = module if _LAZY[name].rpartition(".")[2] == name else getattr(module, name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module 'srlib' has no attribute {name!r}")
+__getattr__, __dir__ = lazy_exports(__name__, _LAZY, globals())

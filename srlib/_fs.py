@@ -2,21 +2,22 @@
 and the one folder walker (loop-safe, hidden names skipped).
 
 Every file srlib writes goes through :func:`atomic_write`; every folder it lists, with or without
-sub-folders, goes through :func:`walk_files` (``srlib.data.image_io.list_images``, the upscale and
+sub-folders, goes through :func:`walk_files` (``srlib.io.images.list_images``, the upscale and
 detect folder inputs).
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import stat
 import tempfile
 from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
-__all__ = ["OutputPathError", "atomic_write", "check_output_path", "walk_files"]
+__all__ = ["OutputPathError", "atomic_write", "check_output_path", "walk_files", "write_json"]
 
 log = logging.getLogger(__name__)
 
@@ -237,3 +238,15 @@ def _is_above(link: Path, info: os.stat_result) -> bool:
         if (parent_info.st_dev, parent_info.st_ino) == (info.st_dev, info.st_ino):
             return True
     return False
+
+
+def write_json(path: str | os.PathLike, payload: Any, *, sort_keys: bool = False) -> Path:
+    """Write ``payload`` as indented JSON (UTF-8, final newline) through :func:`atomic_write`.
+
+    Example:
+        >>> import tempfile, json
+        >>> json.loads(write_json(Path(tempfile.mkdtemp()) / "m.json", {"psnr": 30.1}).read_text())
+        {'psnr': 30.1}
+    """
+    text = json.dumps(payload, indent=2, sort_keys=sort_keys) + "\n"
+    return atomic_write(path, lambda f: f.write(text.encode("utf-8")))

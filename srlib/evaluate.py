@@ -27,7 +27,6 @@ from __future__ import annotations
 import argparse
 import csv
 import io
-import json
 import logging
 import os
 import platform
@@ -45,11 +44,11 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from srlib._cli import ArgumentParser, check_writable, run_cli
-from srlib._fs import atomic_write
+from srlib._fs import atomic_write, write_json
 from srlib._logging import setup_cli_logging
 from srlib._version import __version__
-from srlib.data.image_io import list_images, read_image, scan_images
 from srlib.inference.engine import Upscaler
+from srlib.io.images import list_images, read_image, scan_images
 from srlib.metrics import protocol_pair, protocol_scores
 from srlib.models import model_info, resolve_model
 
@@ -943,11 +942,6 @@ def format_table(result: EvaluationResult) -> str:
         + (f"  {result.lpips:.4f}" if lpips else "")
     )
     return "\n".join(lines)
-
-
-def write_json(path: str | os.PathLike, payload: dict) -> Path:
-    """Write JSON atomically."""
-    return atomic_write(path, lambda f: f.write(json.dumps(payload, indent=2).encode()))
 
 
 def _split(values: Sequence[str]) -> list[str]:

@@ -175,7 +175,7 @@ def _run(args: Namespace) -> int:
         if reason is not None:
             print(f"{src}: {reason}; not upscaled")
             return 0
-    from srlib.data.video.decode import VIDEO_EXTENSIONS
+    from srlib.io.video import VIDEO_EXTENSIONS
 
     if src.suffix.lower() in VIDEO_EXTENSIONS:
         from srlib.inference.video import upscale_video
@@ -196,8 +196,8 @@ def _run(args: Namespace) -> int:
         )
         print(f"{src} -> {dst}: {report.frames} frames, {report.frames_per_second:.2f} frames/s")
         return 0
-    from srlib.inference.pictures import read_picture, write_picture
     from srlib.inference.upscale import upscale_picture
+    from srlib.io.pictures import read_picture, write_picture
 
     picture = read_picture(src, max_pixels=args.max_pixels)
     result = upscale_picture(picture, upscaler, output=output, alpha=args.alpha)

@@ -20,7 +20,7 @@ from srlib import _cli, evaluate
 from srlib.data import ImageTooLargeError
 from srlib.train import compose_recipe
 from tests.conftest import REPO, TINY_TRAIN
-from tests.data.test_image_io import _png_declaring
+from tests.io.test_images import _png_declaring
 
 
 def _writes_anywhere() -> bool:
@@ -160,7 +160,7 @@ def test_srlib_debug_adds_the_traceback(place, monkeypatch, capsys) -> None:
 
 
 def test_disk_full_and_permission_denied_name_the_path(place, tmp_path, monkeypatch, capsys) -> None:
-    import srlib.inference.pictures as pictures
+    import srlib.io.pictures as pictures
 
     def full(path, picture):
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))

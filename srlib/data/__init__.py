@@ -1,42 +1,61 @@
-"""Datasets, DataModules, the dataset catalogue and image/video I/O."""
+"""Training data: datasets, DataModules, caches, video pairs and the dataset catalogue.
 
-from srlib.data.catalogue import DatasetSpec, get_dataset, list_datasets
-from srlib.data.datamodules import (
-    BundledPhotosDataModule,
-    DF2KDataModule,
-    DIV2KDataModule,
-    Flickr2KDataModule,
-    ImageFolderDataModule,
-    ImageFolderHRDataModule,
-    SRDataModule,
-    T91DataModule,
-)
-from srlib.data.datasets import (
-    BenchmarkDataset,
-    HRPatchDataset,
-    PairedImageDataset,
-    PairedPatchDataset,
-    match_pairs,
-    random_augment,
-)
-from srlib.data.download import (
-    default_data_dir,
-    prepare_dataset,
-    resolve_dataset_dir,
-    resolve_dataset_dirs,
-    resolve_image_dir,
-    resolve_image_dirs,
-)
-from srlib.data.image_io import (
-    ImageTooLargeError,
-    list_images,
-    max_image_pixels,
-    read_image,
-    scan_images,
-    write_image,
-)
-from srlib.data.subimages import SubimageStore, extract_subimages
-from srlib.data.video import FramePairPolicy, FrameSampling, VideoFramePairDataset, VideoPairDataModule
+Image and video file I/O lives in :mod:`srlib.io` (re-exported here for existing code). The names are
+imported on first use, so ``import srlib.data.video.policy`` (what inference needs) loads no Lightning.
+"""
+
+from __future__ import annotations
+
+from srlib._lazy import lazy_exports
+
+_EXPORTS = {
+    **dict.fromkeys(("DatasetSpec", "get_dataset", "list_datasets"), "srlib.data.catalogue"),
+    **dict.fromkeys(
+        (
+            "BundledPhotosDataModule",
+            "DF2KDataModule",
+            "DIV2KDataModule",
+            "Flickr2KDataModule",
+            "ImageFolderDataModule",
+            "ImageFolderHRDataModule",
+            "SRDataModule",
+            "T91DataModule",
+        ),
+        "srlib.data.datamodules",
+    ),
+    **dict.fromkeys(
+        (
+            "BenchmarkDataset",
+            "HRPatchDataset",
+            "PairedImageDataset",
+            "PairedPatchDataset",
+            "match_pairs",
+            "random_augment",
+        ),
+        "srlib.data.datasets",
+    ),
+    **dict.fromkeys(
+        (
+            "default_data_dir",
+            "prepare_dataset",
+            "resolve_dataset_dir",
+            "resolve_dataset_dirs",
+            "resolve_image_dir",
+            "resolve_image_dirs",
+        ),
+        "srlib.data.download",
+    ),
+    **dict.fromkeys(
+        ("ImageTooLargeError", "list_images", "max_image_pixels", "read_image", "scan_images", "write_image"),
+        "srlib.io.images",
+    ),
+    **dict.fromkeys(("SubimageStore", "extract_subimages"), "srlib.data.subimages"),
+    "FramePairPolicy": "srlib.data.video.policy",
+    "FrameSampling": "srlib.data.video.sampling",
+    "VideoFramePairDataset": "srlib.data.video.dataset",
+    "VideoPairDataModule": "srlib.data.video.datamodule",
+}
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS, globals())
 
 __all__ = [
     "BenchmarkDataset",

@@ -29,9 +29,9 @@ from srlib.data.datasets import (
     match_pairs,
 )
 from srlib.data.download import resolve_image_dir, resolve_image_dirs
-from srlib.data.image_io import list_images
 from srlib.data.subimages import DEFAULT_MEMORY_BUDGET, parse_bytes
 from srlib.degrade.bicubic import BicubicDegradation
+from srlib.io.images import list_images
 from srlib.metrics.protocol import protocol_lr
 
 __all__ = [

@@ -14,7 +14,7 @@ reported before training starts, together with every other bad file:
    (estimated from the headers), otherwise into pre-extracted sub-images on disk
    (:mod:`srlib.data.subimages`) from which patches are cropped. Files that fail to decode (truncated)
    are reported together. Conversions (gray, 16-bit, palette, CMYK, alpha) are those of
-   :func:`~srlib.data.image_io.read_image`.
+   :func:`~srlib.io.images.read_image`.
 """
 
 from __future__ import annotations
@@ -29,7 +29,6 @@ import torch
 from torch import Tensor
 from torch.utils.data import Dataset
 
-from srlib.data.image_io import format_problems, list_images, read_headers, read_image, scan_images
 from srlib.data.subimages import (
     DEFAULT_MEMORY_BUDGET,
     SubimageStore,
@@ -39,6 +38,7 @@ from srlib.data.subimages import (
     format_bytes,
     parse_bytes,
 )
+from srlib.io.images import format_problems, list_images, read_headers, read_image, scan_images
 from srlib.metrics.protocol import modcrop
 
 __all__ = [

@@ -48,7 +48,7 @@ import shlex
 import time
 from pathlib import Path
 
-from srlib._fs import atomic_write
+from srlib._fs import write_json
 from srlib._version import __version__
 from srlib.data.archive import UnsafeArchiveError, _clean_stale, extract_archive
 from srlib.data.catalogue import (
@@ -61,7 +61,7 @@ from srlib.data.catalogue import (
     list_datasets,
 )
 from srlib.data.fetch import DEFAULT_TIMEOUT, ChecksumError, DownloadError, _download, download_url
-from srlib.data.image_io import IMAGE_EXTENSIONS
+from srlib.io.images import IMAGE_EXTENSIONS
 
 __all__ = [
     "DEFAULT_TIMEOUT",
@@ -114,12 +114,6 @@ def _has_images(folder: Path) -> bool:
             if not name.startswith(".") and name.lower().endswith(IMAGE_EXTENSIONS) and entry.is_file():
                 return True
     return False
-
-
-def _write_json(path: Path, payload: dict) -> None:
-    """Write ``payload`` as JSON through the shared atomic write (temp file, fsync, rename)."""
-    text = json.dumps(payload, indent=2, sort_keys=path.name == _MANIFEST) + "\n"
-    atomic_write(path, lambda f: f.write(text.encode("utf-8")))
 
 
 def _same_source(a: object, b: str) -> bool:
@@ -265,11 +259,11 @@ def _prepare_resource(
         "srlib_version": __version__,
         "completed": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
-    _write_json(_marker_path(dataset_root, res), info)
+    write_json(_marker_path(dataset_root, res), info)
     if how in ("unverified", "size"):
         manifest = _load_manifest(data_dir)
         manifest[res.url] = {"sha256": digests["sha256"], "size": nbytes, "filename": res.filename}
-        _write_json(data_dir / _MANIFEST, manifest)
+        write_json(data_dir / _MANIFEST, manifest, sort_keys=True)
         log.warning(
             "%s could not be verified: no checksum is published for it%s. Recorded its size (%d bytes) "
             "and sha256 %s in %s; later downloads of this URL must match them.",

@@ -47,7 +47,7 @@ from PIL import Image
 from torch import Tensor
 
 from srlib._cache import CacheEntry, HashedCache, file_stamp, read_npy_crop
-from srlib.data.image_io import read_image
+from srlib.io.images import read_image
 
 __all__ = [
     "DEFAULT_MEMORY_BUDGET",
@@ -289,7 +289,7 @@ def extract_subimages(
     """Cut every image (or LR/HR pair) into overlapping crops once, and reuse them on later calls.
 
     Sources whose folder is already complete (same path, size, modification time and settings) are not
-    decoded again; the others are decoded with :func:`~srlib.data.image_io.read_image` (RGB, 16-bit and
+    decoded again; the others are decoded with :func:`~srlib.io.images.read_image` (RGB, 16-bit and
     palette/CMYK/alpha conversions included) and every file that fails is reported in one error.
 
     Args:

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import logging
 import sys
 from argparse import Namespace
@@ -74,7 +73,7 @@ def _csv_bytes(records: list[dict]) -> bytes:
 
 
 def _run(args: Namespace) -> int:
-    from srlib._fs import atomic_write
+    from srlib._fs import atomic_write, write_json
     from srlib.detect.models import resolve_detector
     from srlib.detect.predict import DetectorRunner, detect_files, expand_inputs
 
@@ -96,7 +95,7 @@ def _run(args: Namespace) -> int:
     )
     if args.json is not None:
         payload = {"model": args.model, "threshold": runner.threshold, "images": records}
-        atomic_write(args.json, lambda f: f.write(json.dumps(payload, indent=2).encode()))
+        write_json(args.json, payload)
     if args.csv is not None:
         atomic_write(args.csv, lambda f: f.write(_csv_bytes(records)))
     if failed:

@@ -296,7 +296,7 @@ def load_images(
     Raises:
         FileNotFoundError / ValueError: a folder that does not exist or holds no images.
     """
-    from srlib.data.image_io import list_images, read_image
+    from srlib.io.images import list_images, read_image
 
     images: list[tuple[str, Tensor]] = []
     for folder in resolve_folders(folders, root=root, download=download):

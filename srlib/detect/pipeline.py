@@ -37,10 +37,10 @@ def clean_image_check(
     Raises (from the returned function):
         ValueError / OSError: the file cannot be read or is too small to judge.
     """
-    from srlib.data.video.decode import VIDEO_EXTENSIONS
     from srlib.detect.models import resolve_detector
     from srlib.detect.predict import DetectorRunner, picture_rgb
-    from srlib.inference.pictures import read_picture
+    from srlib.io.pictures import read_picture
+    from srlib.io.video import VIDEO_EXTENSIONS
 
     if detector is None or isinstance(detector, str):
         detector = resolve_detector(detector or "mobilenetv3_canny", threshold=threshold)

@@ -140,7 +140,7 @@ class DetectorRunner:
 
 
 def picture_rgb(picture) -> Tensor:
-    """A :class:`~srlib.inference.pictures.Picture` as ``(3, H, W)`` in [0, 1] (alpha over black)."""
+    """A :class:`~srlib.io.pictures.Picture` as ``(3, H, W)`` in [0, 1] (alpha over black)."""
     rgb = picture.rgb
     if picture.alpha is not None:
         rgb = rgb * picture.alpha
@@ -151,7 +151,7 @@ def detect_files(
     paths: Sequence[str | os.PathLike], runner: DetectorRunner, *, max_pixels: int | None = None
 ) -> list[Verdict]:
     """A :class:`Verdict` per file: a file that cannot be read or judged gets its error, the rest a score."""
-    from srlib.inference.pictures import read_picture
+    from srlib.io.pictures import read_picture
 
     verdicts = []
     for path in paths:
@@ -177,7 +177,7 @@ def expand_inputs(inputs: Sequence[str | os.PathLike], *, recursive: bool = Fals
         FileNotFoundError: an input that does not exist.
         ValueError: a folder without images (the error names it).
     """
-    from srlib.data.image_io import list_images
+    from srlib.io.images import list_images
 
     files: list[Path] = []
     seen: set[str] = set()

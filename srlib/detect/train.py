@@ -110,7 +110,7 @@ def train_detector(cfg: DictConfig) -> dict[str, Any]:
 
     from srlib.detect.models import create_detector, load_detector, save_detector
     from srlib.detect.module import DetectorModule, ExportDetector
-    from srlib.evaluate import write_json
+    from srlib.io import write_json
     from srlib.lit.callbacks import AtomicCheckpointIO, LastCheckpoint
     from srlib.lit.run import RUN_DIR_ENV, RecipeError, _plain_message, check_recipe, open_run_dir
     from srlib.precision import auto_precision

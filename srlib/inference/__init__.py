@@ -2,9 +2,9 @@
 
 from srlib.inference.engine import Upscaler
 from srlib.inference.output_size import OutputSize
-from srlib.inference.pictures import Picture, read_picture, write_picture
 from srlib.inference.upscale import FolderReport, upscale, upscale_file, upscale_folder, upscale_picture
 from srlib.inference.video import VideoReport, upscale_video
+from srlib.io.pictures import Picture, read_picture, write_picture
 
 __all__ = [
     "FolderReport",

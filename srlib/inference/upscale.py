@@ -21,10 +21,10 @@ from PIL import Image
 from torch import Tensor, nn
 
 from srlib._fs import walk_files
-from srlib.data.image_io import IMAGE_EXTENSIONS, check_image_size
 from srlib.inference.engine import Upscaler
 from srlib.inference.output_size import OutputSize
-from srlib.inference.pictures import FORMATS, Picture, picture_from_pil, read_picture, write_picture
+from srlib.io.images import IMAGE_EXTENSIONS, check_image_size
+from srlib.io.pictures import FORMATS, Picture, picture_from_pil, read_picture, write_picture
 from srlib.ops import imresize
 
 __all__ = ["FolderReport", "upscale", "upscale_file", "upscale_folder", "upscale_picture"]
@@ -209,7 +209,7 @@ def upscale_file(
     if dst.exists() and not overwrite:
         raise ValueError(f"{dst} exists; pass --overwrite (overwrite=True) to replace it.")
     upscaler = _as_upscaler(model)
-    from srlib.data.video.decode import VIDEO_EXTENSIONS
+    from srlib.io.video import VIDEO_EXTENSIONS
 
     if src.suffix.lower() in VIDEO_EXTENSIONS:
         from srlib.inference.video import upscale_video
@@ -250,7 +250,7 @@ def folder_pairs(
     Raises:
         ValueError: ``dst`` is ``src`` itself, an unknown output suffix, or nothing to upscale in ``src``.
     """
-    from srlib.data.video.decode import VIDEO_EXTENSIONS
+    from srlib.io.video import VIDEO_EXTENSIONS
 
     src, dst = Path(src), Path(dst)
     if dst.resolve() == src.resolve():

@@ -30,7 +30,7 @@ What the input's container says is honoured, or the job is refused before any wo
   every frame's time; one that holds a constant rate only (AVI) gets the input's times on its frame
   grid (each within half a frame; refused when two frames would share a slot) and no B-frames, which
   it cannot store; the declared duration is the input's (the end of the last frame);
-* **pixel limit**: frames over ``max_pixels`` (:func:`srlib.data.image_io.max_image_pixels`, as for
+* **pixel limit**: frames over ``max_pixels`` (:func:`srlib.io.images.max_image_pixels`, as for
   images) are refused from the header.
 """
 
@@ -56,10 +56,10 @@ import torch.nn.functional as F
 from torch import nn
 
 from srlib._fs import atomic_write
-from srlib.data.image_io import MAX_PIXELS_ENV, max_image_pixels
-from srlib.data.video.decode import open_video, same_size
 from srlib.inference.engine import Upscaler
 from srlib.inference.output_size import OutputSize
+from srlib.io.images import MAX_PIXELS_ENV, max_image_pixels
+from srlib.io.video import open_video, same_size
 
 __all__ = ["QUEUE_DEPTH", "VideoReport", "upscale_video"]
 

@@ -348,9 +348,9 @@ def resolve_patch_size(cfg: DictConfig) -> None:
     """``data.patch_size: auto``: the largest multiple of the scale up to 128 px that the data allows.
 
     For a folder of photos (or LR/HR pairs) the patch is capped by the smallest HR side (so small photos
-    are kept, down to 48 px); for paired clips (``data.root`` with ``hr/``) by the smallest HR frame side; other
-    data takes 128 px rounded down to a multiple of the scale. A given integer
-    is kept as it is (the data modules say how to fix one that is not a multiple of the scale).
+    are kept, down to 48 px); for paired clips (``data.root`` with ``hr/``) by the smallest HR frame
+    side; other data takes 128 px rounded down to a multiple of the scale. A given integer is kept as
+    it is (the data modules say how to fix one that is not a multiple of the scale).
     """
     if OmegaConf.select(cfg, "data.patch_size") != "auto":
         return
@@ -358,7 +358,7 @@ def resolve_patch_size(cfg: DictConfig) -> None:
     target = 128
     train_dir = OmegaConf.select(cfg, "data.train_dir", default=None)
     if train_dir is not None:  # HR photos (with or without their LR pairs)
-        from srlib.data.image_io import list_images, read_headers
+        from srlib.io.images import list_images, read_headers
 
         folders = [
             Path(str(f)).expanduser() for f in ([train_dir] if isinstance(train_dir, str) else train_dir)
@@ -435,7 +435,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     from hydra.errors import InstantiationException
     from hydra.utils import instantiate
 
-    from srlib.evaluate import write_json
+    from srlib.io import write_json
     from srlib.lit.callbacks import (
         AtomicCheckpointIO,
         ExportWeights,
@@ -634,8 +634,8 @@ def final_evaluation(
     (:func:`srlib.evaluate.sample_input`); scores follow the protocol of ``python -m srlib.evaluate``.
     Writes ``comparison.png`` (bicubic | model | ground truth) of the first sample.
     """
-    from srlib.data.image_io import write_image
     from srlib.evaluate import evaluate_images, sample_input, samples_of, super_resolve
+    from srlib.io.images import write_image
     from srlib.models import create_model
 
     samples = samples_of(datamodule.val_set)

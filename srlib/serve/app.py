@@ -563,7 +563,7 @@ def create_app(
 
     async def _receive_video(request: Request) -> Path:
         """The upload, streamed into this worker's uploads folder (every byte through the WorkDir)."""
-        from srlib.data.video.decode import VIDEO_EXTENSIONS
+        from srlib.io.video import VIDEO_EXTENSIONS
 
         work = state["work"]
         ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()

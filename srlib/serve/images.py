@@ -3,7 +3,7 @@
 Every problem with what a client sent is a :class:`BadRequestError` (a ``ValueError`` with the HTTP status
 to answer), raised before the model is involved: unknown or malformed parameters, a body that is not
 an image or is truncated, an image whose header declares more pixels than the limit (checked before
-decoding, by the same :func:`srlib.inference.pictures.read_picture` as the upscale CLI), or an output
+decoding, by the same :func:`srlib.io.pictures.read_picture` as the upscale CLI), or an output
 larger than ``max_output_pixels``.
 """
 
@@ -22,9 +22,9 @@ import numpy as np
 import torch
 from PIL import Image
 
-from srlib.data.image_io import ImageTooLargeError
 from srlib.inference.output_size import OutputSize
-from srlib.inference.pictures import Picture, png16_bytes, read_picture
+from srlib.io.images import ImageTooLargeError
+from srlib.io.pictures import Picture, png16_bytes, read_picture
 
 __all__ = [
     "IMAGE_FORMATS",
@@ -179,7 +179,7 @@ def decode_image(
     """Decode an uploaded image exactly as the upscale CLI reads a file (header size check first).
 
     The bytes go to a hidden temporary file in ``folder`` (removed at once) so that
-    :func:`~srlib.inference.pictures.read_picture` does every check and keeps 16 bits, gray and alpha.
+    :func:`~srlib.io.pictures.read_picture` does every check and keeps 16 bits, gray and alpha.
 
     Args:
         data: the uploaded bytes.

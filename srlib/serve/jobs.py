@@ -37,9 +37,9 @@ from typing import BinaryIO
 import av
 from torch import Tensor
 
-from srlib.data.image_io import max_image_pixels
 from srlib.inference.engine import Upscaler
 from srlib.inference.output_size import OutputSize
+from srlib.io.images import max_image_pixels
 from srlib.serve.batcher import CancelledWorkError, QueueFullError
 from srlib.serve.config import ServeConfig
 from srlib.serve.images import BadRequestError, check_output_pixels, check_query, output_size
@@ -132,7 +132,7 @@ def probe_video(path: Path, config: ServeConfig, scale: int, output: OutputSize)
     frames) and their count over the frame rate are measured; the longest of those and the header's
     figure counts. Reading stops, and the upload is refused, as soon as the timestamps pass the limit.
     """
-    from srlib.data.video.decode import open_video
+    from srlib.io.video import open_video
 
     try:
         container = open_video(path)

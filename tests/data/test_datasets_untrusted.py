@@ -7,8 +7,8 @@ import pytest
 from PIL import Image
 
 from srlib.data import BenchmarkDataset, HRPatchDataset, PairedImageDataset, match_pairs
-from srlib.data.image_io import MAX_PIXELS_ENV
-from tests.data.test_image_io import _png_declaring
+from srlib.io.images import MAX_PIXELS_ENV
+from tests.io.test_images import _png_declaring
 
 
 def _photo(path, size: int) -> None:

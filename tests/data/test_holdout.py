@@ -16,7 +16,7 @@ from srlib.data import (
     PairedImageDataset,
     PairedPatchDataset,
 )
-from srlib.data.image_io import read_image
+from srlib.io.images import read_image
 from srlib.metrics import make_lr
 
 STEMS = [f"im{i}" for i in range(6)]

@@ -37,7 +37,7 @@ SPEED = 100.0  # pan speed in source pixels per second (4 px per frame at 25 fps
 def source() -> torch.Tensor:
     if not SOURCE.is_file():
         pytest.skip(f"Set14 image {SOURCE} not found (needs ../shared/data/Set14 next to the repo)")
-    from srlib.data.image_io import read_image
+    from srlib.io.images import read_image
 
     return read_image(SOURCE).float() / 255.0
 

@@ -9,7 +9,7 @@ import srlib.data.video
 
 PACKAGE = Path(srlib.data.video.__file__).parent
 #: Lower number = lower layer; a module imports only modules of a strictly lower layer of the package.
-LAYERS = {"_fields": 0, "decode": 0, "policy": 1, "sampling": 1, "cache": 2, "dataset": 3, "datamodule": 4}
+LAYERS = {"_fields": 0, "policy": 1, "sampling": 1, "cache": 2, "dataset": 3, "datamodule": 4}
 
 
 def test_every_module_has_a_layer() -> None:

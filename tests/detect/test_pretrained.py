@@ -29,7 +29,7 @@ def test_card_threshold_and_weights(runner):
 
 def _held_out() -> list[tuple[str, np.ndarray]]:
     """Test-split images (never seen in training): Set14/Set5 if present, else scikit-image test photos."""
-    from srlib.inference.pictures import read_picture
+    from srlib.io.pictures import read_picture
     from tests.conftest import DATA
 
     images = []

@@ -17,10 +17,10 @@ from PIL import Image
 
 from srlib._cli import check_writable, error_line
 from srlib._fs import OutputPathError, atomic_write, check_output_path, walk_files
-from srlib.data.image_io import list_images
 from srlib.detect.__main__ import main as detect_main
 from srlib.detect.predict import expand_inputs
 from srlib.inference.upscale import folder_pairs
+from srlib.io.images import list_images
 
 
 def _write(path: Path, data: bytes = b"new") -> Path:

@@ -77,7 +77,7 @@ def test_readme_video_pair_finetune_runs_as_written(tmp_path) -> None:
 
     if not SOURCE.is_file():
         pytest.skip(f"{SOURCE} is absent (../shared/data/Set14 next to the repo)")
-    from srlib.data.image_io import read_image
+    from srlib.io.images import read_image
 
     source = read_image(SOURCE).float() / 255.0
     clips = tmp_path / "clips"

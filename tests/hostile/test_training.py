@@ -158,7 +158,7 @@ def video_root(tmp_path_factory) -> Path:
 
     if not SOURCE.is_file():
         pytest.skip(f"{SOURCE} is absent (../shared/data/Set14 next to the repo)")
-    from srlib.data.image_io import read_image
+    from srlib.io.images import read_image
 
     source = read_image(SOURCE).float() / 255.0
     root = tmp_path_factory.mktemp("clips")

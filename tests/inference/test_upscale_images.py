@@ -10,7 +10,7 @@ import torch
 from PIL import Image
 
 import srlib
-from srlib.inference.pictures import Picture, read_picture, write_picture
+from srlib.io.pictures import Picture, read_picture, write_picture
 from srlib.upscale import main
 from tests.conftest import shared_path
 

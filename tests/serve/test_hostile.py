@@ -25,7 +25,7 @@ import pytest
 import torch
 from PIL import Image
 
-from srlib.inference.pictures import Picture
+from srlib.io.pictures import Picture
 from srlib.serve import ServeConfig, create_app
 from srlib.serve.__main__ import main as serve_main
 from srlib.serve.images import _quantised, encode_image

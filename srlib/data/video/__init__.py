@@ -36,12 +36,21 @@ rotation metadata is not applied.
 
 from __future__ import annotations
 
-from srlib.data.video.cache import CachedClip
-from srlib.data.video.datamodule import VideoPairDataModule
-from srlib.data.video.dataset import VideoFramePairDataset, cache_frame_pairs, find_clip_pairs
-from srlib.data.video.decode import VIDEO_EXTENSIONS
-from srlib.data.video.policy import FILTERS, SIZE_POLICIES, FramePairPolicy
-from srlib.data.video.sampling import ClipReport, FramePair, FrameSampling, sample_frame_pairs
+from srlib._lazy import lazy_exports
+
+_EXPORTS = {
+    "CachedClip": "srlib.data.video.cache",
+    "VideoPairDataModule": "srlib.data.video.datamodule",
+    **dict.fromkeys(
+        ("VideoFramePairDataset", "cache_frame_pairs", "find_clip_pairs"), "srlib.data.video.dataset"
+    ),
+    "VIDEO_EXTENSIONS": "srlib.io.video",
+    **dict.fromkeys(("FILTERS", "SIZE_POLICIES", "FramePairPolicy"), "srlib.data.video.policy"),
+    **dict.fromkeys(
+        ("ClipReport", "FramePair", "FrameSampling", "sample_frame_pairs"), "srlib.data.video.sampling"
+    ),
+}
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS, globals())
 
 __all__ = [
     "FILTERS",

@@ -16,9 +16,9 @@ from torch.utils.data import Dataset
 from srlib._cache import read_npy_crop
 from srlib.data.datasets import random_augment
 from srlib.data.video.cache import CachedClip, FrameCache
-from srlib.data.video.decode import VIDEO_EXTENSIONS, _probe
 from srlib.data.video.policy import FramePairPolicy, as_policy
 from srlib.data.video.sampling import FrameSampling, as_sampling, sample_frame_pairs
+from srlib.io.video import VIDEO_EXTENSIONS, probe_size
 
 log = logging.getLogger(__name__)
 
@@ -129,7 +129,7 @@ def cache_frame_pairs(
     for item in pending:
         name, lr, hr = item[:3]
         try:
-            lr_size, hr_size = _probe(lr), _probe(hr)
+            lr_size, hr_size = probe_size(lr), probe_size(hr)
             if min(*lr_size, *hr_size) > 0:  # some containers only know the size after decoding
                 policy.check(lr_size, hr_size, name)
         except (ValueError, FileNotFoundError) as err:

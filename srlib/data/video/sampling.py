@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from srlib.data.video._fields import settings_from
-from srlib.data.video.decode import _Decoded, _header_fps, _iter_frames, _truncation_check, open_video
+from srlib.io.video import DecodedClip, header_fps, iter_frames, note_truncation, open_video
 
 log = logging.getLogger(__name__)
 
@@ -125,25 +125,25 @@ class ClipReport:
         return cls(**data)
 
 
-def _finish(decoded: _Decoded, container: Any, path: Path) -> _Decoded:
+def _finish(decoded: DecodedClip, container: Any, path: Path) -> DecodedClip:
     """Note a truncated clip; a clip with no decodable frame is an error naming it."""
-    _truncation_check(decoded, container, path)
+    note_truncation(decoded, container, path)
     if not decoded.times:
         problems = "; ".join(decoded.problems) or "empty stream"
         raise ValueError(f"No frame of video {path} could be decoded ({problems}).")
     return decoded
 
 
-def _decode_every_nth(path: Path, sampling: FrameSampling) -> _Decoded:
+def _decode_every_nth(path: Path, sampling: FrameSampling) -> DecodedClip:
     """Decode ``path``; keep every ``every_n``-th frame (times relative to the first frame if aligned)."""
     problems: list[str] = []
     times: list[float] = []
     picks: list[tuple[int, float, np.ndarray]] = []
     size = (0, 0)
     with open_video(path) as container:
-        header_fps = _header_fps(container.streams.video[0])
+        fps = header_fps(container.streams.video[0])
         t0 = None
-        for i, t, frame in _iter_frames(container, path, problems):
+        for i, t, frame in iter_frames(container, path, problems):
             if t0 is None:
                 t0 = t if sampling.align_start else 0.0
                 size = (frame.height, frame.width)
@@ -152,10 +152,10 @@ def _decode_every_nth(path: Path, sampling: FrameSampling) -> _Decoded:
             wanted = i >= sampling.offset and (i - sampling.offset) % sampling.every_n == 0
             if wanted and (sampling.max_frames_per_clip is None or len(picks) < sampling.max_frames_per_clip):
                 picks.append((i, rt, frame.to_ndarray(format="rgb24")))
-        return _finish(_Decoded(times, picks, size, header_fps, problems), container, path)
+        return _finish(DecodedClip(times, picks, size, fps, problems), container, path)
 
 
-def _decode_nearest(path: Path, targets: Sequence[float], align_start: bool) -> _Decoded:
+def _decode_nearest(path: Path, targets: Sequence[float], align_start: bool) -> DecodedClip:
     """Decode ``path`` and pick, for each (sorted) target time, the frame with the nearest time.
 
     Streams through the clip holding only the previous frame: when a frame's time passes a target,
@@ -174,9 +174,9 @@ def _decode_nearest(path: Path, targets: Sequence[float], align_start: bool) -> 
         picks.append((i, t, converted[i]))
 
     with open_video(path) as container:
-        header_fps = _header_fps(container.streams.video[0])
+        fps = header_fps(container.streams.video[0])
         t0, k, prev = None, 0, None
-        for i, t, frame in _iter_frames(container, path, problems):
+        for i, t, frame in iter_frames(container, path, problems):
             if t0 is None:
                 t0 = t if align_start else 0.0
                 size = (frame.height, frame.width)
@@ -196,7 +196,7 @@ def _decode_nearest(path: Path, targets: Sequence[float], align_start: bool) -> 
         while k < len(targets) and prev is not None:
             take(*prev)  # targets after the last frame: the last frame (dropped later if too far)
             k += 1
-        return _finish(_Decoded(times, picks, size, header_fps, problems), container, path)
+        return _finish(DecodedClip(times, picks, size, fps, problems), container, path)
 
 
 def sample_frame_pairs(

@@ -36,6 +36,7 @@ __all__ = [
     "ImageHeader",
     "ImageTooLargeError",
     "check_image_size",
+    "checking_image_size",
     "format_problems",
     "list_images",
     "max_image_pixels",
@@ -131,7 +132,7 @@ _pil_saved: int | None = None
 
 
 @contextmanager
-def _srlib_checks_size() -> Iterator[None]:
+def checking_image_size() -> Iterator[None]:
     """Switch off PIL's own decompression-bomb check while srlib opens a file (srlib checks the size).
 
     PIL checks inside ``Image.open``, before srlib could name the file; its global limit is restored when
@@ -194,7 +195,7 @@ def read_headers(
     headers, problems = [], []
     for path in paths:
         try:
-            with _srlib_checks_size(), Image.open(path) as img:
+            with checking_image_size(), Image.open(path) as img:
                 header = ImageHeader(Path(path), img.width, img.height, img.mode)
                 fmt = img.format
         except (UnidentifiedImageError, OSError, ValueError) as err:
@@ -281,7 +282,7 @@ def read_image(path: str | os.PathLike, *, channels: str = "rgb", max_pixels: in
     if not path.is_file():
         raise FileNotFoundError(f"Image file {path} does not exist.")
     try:
-        with _srlib_checks_size(), Image.open(path) as img:
+        with checking_image_size(), Image.open(path) as img:
             check_image_size(path, img.width, img.height, limit)
             img.load()
             array = _to_uint8_array(img, path)

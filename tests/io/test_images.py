@@ -11,7 +11,7 @@ import torch
 from PIL import Image, ImageFile
 
 from srlib.data import ImageTooLargeError, list_images, max_image_pixels, read_image, scan_images, write_image
-from srlib.data.image_io import MAX_PIXELS_ENV, read_headers
+from srlib.io.images import MAX_PIXELS_ENV, read_headers
 
 
 def _save(path, array, mode=None):

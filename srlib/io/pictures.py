@@ -24,7 +24,7 @@ from PIL import Image, UnidentifiedImageError
 from torch import Tensor
 
 from srlib._fs import atomic_write
-from srlib.data.image_io import _srlib_checks_size, check_image_size, max_image_pixels
+from srlib.io.images import check_image_size, checking_image_size, max_image_pixels
 
 __all__ = ["Picture", "picture_from_pil", "png16_bytes", "read_picture", "write_picture"]
 
@@ -162,7 +162,7 @@ def read_picture(path: str | os.PathLike, *, max_pixels: int | None = None) -> P
     if path.suffix.lower() in (".tif", ".tiff"):
         return _read_tiff(path, limit)
     try:
-        with _srlib_checks_size(), Image.open(path) as img:
+        with checking_image_size(), Image.open(path) as img:
             check_image_size(path, img.width, img.height, limit)
             if img.format == "PNG" and _png_bit_depth(path) == 16:
                 return _from_array(_read_png16(path), 16)

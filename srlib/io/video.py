@@ -13,6 +13,17 @@ from typing import Any
 import av
 import numpy as np
 
+__all__ = [
+    "VIDEO_EXTENSIONS",
+    "DecodedClip",
+    "header_fps",
+    "iter_frames",
+    "note_truncation",
+    "open_video",
+    "probe_size",
+    "same_size",
+]
+
 VIDEO_EXTENSIONS = (
     ".mp4",
     ".m4v",
@@ -33,7 +44,7 @@ VIDEO_EXTENSIONS = (
 
 
 @dataclass
-class _Decoded:
+class DecodedClip:
     """Frame times of one decoded clip, and the frames picked from it."""
 
     times: list[float]
@@ -93,7 +104,7 @@ def same_size(size: tuple[int, int] | None, frame: Any, path: Path, index: int) 
     return (frame.height, frame.width)
 
 
-def _header_fps(stream: Any) -> float | None:
+def header_fps(stream: Any) -> float | None:
     rate = stream.average_rate or stream.guessed_rate or stream.base_rate
     return float(rate) if rate else None
 
@@ -106,12 +117,12 @@ def _declared_duration(container: Any, stream: Any) -> float | None:
     return None
 
 
-def _iter_frames(container: Any, path: Path, problems: list[str]) -> Iterator[tuple[int, float, Any]]:
+def iter_frames(container: Any, path: Path, problems: list[str]) -> Iterator[tuple[int, float, Any]]:
     """Decoded frames in presentation order as ``(index, time_s, frame)``; a decoding error ends the
     stream with a note in ``problems`` (what was decoded before it is kept)."""
     stream = container.streams.video[0]
     stream.thread_type = "AUTO"
-    fps = _header_fps(stream) or 25.0
+    fps = header_fps(stream) or 25.0
     size = None
     index, prev_time, backwards = 0, -math.inf, 0
     try:
@@ -134,7 +145,7 @@ def _iter_frames(container: Any, path: Path, problems: list[str]) -> Iterator[tu
         problems.append(f"{path.name}: {backwards} frame(s) with non-increasing timestamps")
 
 
-def _truncation_check(decoded: _Decoded, container: Any, path: Path) -> None:
+def note_truncation(decoded: DecodedClip, container: Any, path: Path) -> None:
     """Note a clip that ends well before the length its header declares."""
     stream = container.streams.video[0]
     n_declared = int(stream.frames or 0)
@@ -153,7 +164,7 @@ def _truncation_check(decoded: _Decoded, container: Any, path: Path) -> None:
         )
 
 
-def _probe(path: Path) -> tuple[int, int]:
+def probe_size(path: Path) -> tuple[int, int]:
     """Fast header scan: open, find the video stream, return its ``(height, width)``."""
     with open_video(path) as container:
         ctx = container.streams.video[0].codec_context
