@@ -249,12 +249,17 @@ def _run_folder(args: Namespace, upscaler, output) -> int:
             f"({args.devices} processes)"
         )
     else:
+        skip = None
+        if args.only_pixelated:  # the CLI joins the detector to the folder run
+            from srlib.detect.pipeline import clean_image_check
+
+            skip = clean_image_check(max_pixels=args.max_pixels)
         report = upscale_folder(
             pairs,
             upscaler,
             overwrite=args.overwrite,
             progress=not args.no_progress,
-            only_pixelated=args.only_pixelated,
+            skip=skip,
             **options,
         )
         failed = report.failed

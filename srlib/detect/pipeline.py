@@ -1,7 +1,7 @@
 """Detect, then correct: upscale only the images a pixelation detector flags.
 
 :func:`clean_image_check` turns a detector into the per-file test ``upscale_folder(...,
-only_pixelated=...)`` and ``python -m srlib.upscale ... --only-pixelated`` use: it returns the reason to
+skip=...)`` and ``python -m srlib.upscale ... --only-pixelated`` use: it returns the reason to
 leave a file alone ("not pixelated (p=0.031)") or ``None`` to upscale it. Videos are always upscaled
 (the detector judges still images). A file the detector cannot judge (unreadable, under 64 px) raises,
 so the caller lists it as failed rather than guessing.

@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import os
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -283,21 +283,16 @@ def upscale_folder(
     overwrite: bool = False,
     progress: bool = True,
     video_options: dict | None = None,
-    only_pixelated: bool | nn.Module = False,
+    skip: Callable[[Path], str | None] | None = None,
 ) -> FolderReport:
     """Upscale every ``(src, dst)`` pair; a bad file is recorded and the others are still written.
 
     Existing outputs are skipped (a re-run continues where it stopped) unless ``overwrite``.
-    ``only_pixelated``: ``True`` (the shipped detector) or a pixelation detector: images it does not flag
-    are skipped with the reason, and listed in ``report.skipped`` (see ``srlib.detect.pipeline``).
+    ``skip(src)`` returns a reason to leave a file alone (listed in ``report.skipped``) or ``None`` to
+    upscale it; an error it raises marks the file failed. ``python -m srlib.upscale --only-pixelated``
+    passes ``srlib.detect.clean_image_check(...)`` (upscale only what a pixelation detector flags).
     """
     upscaler = _as_upscaler(model)
-    clean_reason = None
-    if only_pixelated is True or isinstance(only_pixelated, nn.Module):
-        from srlib.detect.pipeline import clean_image_check
-
-        detector = None if only_pixelated is True else only_pixelated
-        clean_reason = clean_image_check(detector, max_pixels=max_pixels)
     report = FolderReport()
     start = time.perf_counter()
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
@@ -311,7 +306,7 @@ def upscale_folder(
                 report.skipped.append((src, f"{dst} exists"))
             else:
                 try:
-                    reason = clean_reason(src) if clean_reason is not None else None
+                    reason = skip(src) if skip is not None else None
                     if reason is not None:
                         report.skipped.append((src, reason))
                         bar.advance(task)

@@ -3,19 +3,19 @@
 from __future__ import annotations
 
 from srlib.detect import create_detector
-from srlib.detect.pipeline import split_pixelated
+from srlib.detect.pipeline import clean_image_check, split_pixelated
 from srlib.inference.upscale import folder_pairs, upscale_folder
 from srlib.models import create_model
 
 
-def test_upscale_folder_only_pixelated_api(image_folder, tmp_path):
+def test_upscale_folder_skips_what_the_detector_leaves_alone(image_folder, tmp_path):
     out = tmp_path / "out"
     pairs = folder_pairs(image_folder, out)
     report = upscale_folder(
         pairs,
         create_model("bicubic", scale=2),
         progress=False,
-        only_pixelated=create_detector("block_period"),
+        skip=clean_image_check(create_detector("block_period")),
     )
     written = sorted(src.name for src, _ in report.written)
     assert written == ["gray16.png", "pixelated.png", "rgba.png"]
