@@ -23,6 +23,8 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 from torch import Tensor, nn
 
+from srlib.lit.run import register_task
+
 __all__ = ["choose_threshold", "score_batches", "scores_at", "train_detector"]
 
 log = logging.getLogger("srlib.train")
@@ -112,7 +114,7 @@ def train_detector(cfg: DictConfig) -> dict[str, Any]:
     from srlib.detect.module import DetectorModule, ExportDetector
     from srlib.io import write_json
     from srlib.lit.callbacks import AtomicCheckpointIO, LastCheckpoint
-    from srlib.lit.run import RUN_DIR_ENV, RecipeError, _plain_message, check_recipe, open_run_dir
+    from srlib.lit.run import RUN_DIR_ENV, RecipeError, check_recipe, explain_build_error, open_run_dir
     from srlib.precision import auto_precision
 
     check_recipe(cfg)
@@ -137,7 +139,7 @@ def train_detector(cfg: DictConfig) -> dict[str, Any]:
     except RecipeError:
         raise
     except (ValueError, FileNotFoundError, TypeError, InstantiationException) as err:
-        raise RecipeError(_plain_message(err)) from err
+        raise RecipeError(explain_build_error(err)) from err
 
     out_dir, resume_from = open_run_dir(cfg)
     exporter = ExportDetector(out_dir, arch=arch, monitor="val/f1")
@@ -195,3 +197,6 @@ def train_detector(cfg: DictConfig) -> dict[str, Any]:
         result["threshold"] = payload["detector"]["threshold"]
     result["metrics"] = str(write_json(out_dir / "metrics.json", payload))
     return result
+
+
+register_task("detector", train_detector)

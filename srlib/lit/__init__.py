@@ -1,5 +1,6 @@
-"""Lightning modules, callbacks and the precision rule for training."""
+"""Lightning modules, callbacks, the one run skeleton (:func:`run_task`) and recipes for training."""
 
+from srlib._lazy import lazy_exports
 from srlib.lit.callbacks import AtomicCheckpointIO, ExportWeights, GeneratorEMA, LastCheckpoint
 from srlib.lit.sr_module import SRModule
 from srlib.precision import auto_precision
@@ -9,15 +10,26 @@ __all__ = [
     "ExportWeights",
     "GeneratorEMA",
     "LastCheckpoint",
+    "RecipeError",
     "SRGANModule",
     "SRModule",
     "auto_precision",
+    "compose_recipe",
+    "expand_sweep",
+    "list_recipes",
+    "register_task",
+    "run_task",
 ]
 
-
-def __getattr__(name: str):
-    if name == "SRGANModule":  # imports srlib.losses (torchvision, lpips) only when used
-        from srlib.lit.srgan_module import SRGANModule
-
-        return SRGANModule
-    raise AttributeError(f"module 'srlib.lit' has no attribute {name!r}")
+__getattr__, __dir__ = lazy_exports(
+    __name__,
+    {
+        # SRGANModule imports srlib.losses (torchvision, lpips): only when used.
+        "SRGANModule": "srlib.lit.srgan_module",
+        **dict.fromkeys(
+            ("RecipeError", "compose_recipe", "expand_sweep", "list_recipes"), "srlib.lit.recipes"
+        ),
+        **dict.fromkeys(("register_task", "run_task"), "srlib.lit.run"),
+    },
+    globals(),
+)

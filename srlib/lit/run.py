@@ -9,12 +9,11 @@ scores) and ``comparison.png``; logs under ``logs/``.
 from __future__ import annotations
 
 import copy
-import difflib
-import importlib.util
 import logging
 import os
 import time
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -22,124 +21,24 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 from torch import nn
 
-__all__ = ["RecipeError", "build_module", "build_network", "final_evaluation", "run_dir", "train"]
+from srlib.lit.recipes import RecipeError, check_recipe, explain_build_error, extra_callbacks, logger_nodes
+
+__all__ = [
+    "RecipeError",
+    "build_module",
+    "build_network",
+    "final_evaluation",
+    "register_task",
+    "run_dir",
+    "run_task",
+    "train",
+]
 
 log = logging.getLogger("srlib.train")
 
 #: Set by rank 0 for the worker processes Lightning's DDP launcher starts, so they share its folder.
 RUN_DIR_ENV = "SRLIB_RUN_DIR"
 _RUN_MARKERS = ("recipe.yaml", "checkpoints", "best.safetensors", "last.safetensors", "metrics.json")
-_PRECISIONS = (
-    "auto",
-    "32-true",
-    "32",
-    "bf16-mixed",
-    "bf16",
-    "16-mixed",
-    "16",
-    "bf16-true",
-    "16-true",
-    "64-true",
-)
-_INT_KEYS = ("trainer.max_steps", "trainer.max_epochs", "trainer.log_every_n_steps", "seed", "scale")
-
-
-class RecipeError(ValueError):
-    """A recipe or override that cannot run; the message names the key or file and the fix."""
-
-
-# -- checks --------------------------------------------------------------------------------------
-def check_recipe(cfg: DictConfig) -> None:
-    """Fail on missing mandatory keys and wrongly typed values before anything is built or written."""
-    missing = sorted(OmegaConf.missing_keys(cfg))
-    if missing:
-        raise RecipeError(
-            f"{', '.join(missing)} {'is' if len(missing) == 1 else 'are'} required by this recipe; "
-            f"add {' '.join(f'{k}=...' for k in missing)} to the command "
-            f"(for example data.train_dir=/path/to/photos)."
-        )
-    absent = [str(k) for k in (cfg.get("requires") or []) if OmegaConf.select(cfg, str(k)) is None]
-    if absent:
-        raise RecipeError(
-            f"recipe {cfg.get('name')} needs {' '.join(f'{k}=...' for k in absent)}"
-            + (
-                " (the weights to start from, e.g. the best.safetensors of the stage before)"
-                if "init_weights" in absent
-                else ""
-            )
-            + "."
-        )
-    for key in _INT_KEYS:
-        value = OmegaConf.select(cfg, key)
-        if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
-            raise RecipeError(f"{key} must be an integer, got {value!r} ({type(value).__name__}).")
-    if cfg.get("gan") and OmegaConf.select(cfg, "trainer.gradient_clip_val"):
-        raise RecipeError("GAN recipes clip with gan.grad_clip=...; set trainer.gradient_clip_val=null.")
-    target = str(OmegaConf.select(cfg, "logger._target_") or "")
-    if "TensorBoard" in target and not any(
-        importlib.util.find_spec(m) for m in ("tensorboard", "tensorboardX")
-    ):
-        raise RecipeError("logger=tensorboard needs TensorBoard: pip install tensorboard, or use logger=csv.")
-    precision = OmegaConf.select(cfg, "trainer.precision")
-    if str(precision) not in _PRECISIONS:
-        raise RecipeError(f"trainer.precision must be one of {', '.join(_PRECISIONS)}; got {precision!r}.")
-    _extra_callbacks(cfg)  # unknown callbacks keys fail here
-    _logger_nodes(cfg)
-    patch = OmegaConf.select(cfg, "data.patch_size")
-    if patch is not None and patch != "auto" and (not isinstance(patch, int) or isinstance(patch, bool)):
-        raise RecipeError(f"data.patch_size must be an integer or auto, got {patch!r}.")
-    val_every = OmegaConf.select(cfg, "callbacks.val_every_n_steps")
-    if val_every not in (None, "auto") and (not isinstance(val_every, int) or val_every < 1):
-        raise RecipeError(
-            f"callbacks.val_every_n_steps must be auto, null or a positive integer, got {val_every!r}."
-        )
-
-
-#: The settings of the ``callbacks`` group that srlib reads itself; any other key is a callback node.
-_CALLBACK_SETTINGS = ("monitor", "checkpoint_every_n_steps", "ema_decay", "val_every_n_steps")
-
-
-def _extra_callbacks(cfg: DictConfig) -> dict[str, Any]:
-    """The user's own callbacks: ``callbacks.NAME`` nodes with a ``_target_`` (as lightning-hydra-template).
-
-    ``python -m srlib.train +callbacks.lr_monitor._target_=lightning.pytorch.callbacks.LearningRateMonitor``
-    adds one. Any other unknown key is an error (it would be ignored otherwise).
-    """
-    nodes = {}
-    for key, value in (cfg.get("callbacks") or {}).items():
-        if key in _CALLBACK_SETTINGS:
-            continue
-        if isinstance(value, DictConfig) and "_target_" in value:
-            nodes[str(key)] = value
-            continue
-        close = difflib.get_close_matches(str(key), _CALLBACK_SETTINGS, n=1)
-        hint = f" Did you mean callbacks.{close[0]}?" if close else ""
-        raise RecipeError(
-            f"callbacks.{key} is not a setting srlib reads ({', '.join(_CALLBACK_SETTINGS)}) and not a "
-            f"callback node (a mapping with _target_).{hint} Add a callback with "
-            f"+callbacks.{key}._target_=lightning.pytorch.callbacks.LearningRateMonitor, or remove it with "
-            f"~callbacks.{key}."
-        )
-    return nodes
-
-
-def _logger_nodes(cfg: DictConfig) -> list[DictConfig]:
-    """``logger``: one node with ``_target_``, a mapping of such nodes (several loggers), or none."""
-    logger = cfg.get("logger")
-    if not logger:
-        return []
-    if "_target_" in logger:
-        return [logger]
-    nodes = []
-    for key, value in logger.items():
-        if not (isinstance(value, DictConfig) and "_target_" in value):
-            raise RecipeError(
-                f"logger.{key} is neither a logger setting nor a logger node with _target_; pick a logger "
-                "group (logger=csv, logger=tensorboard, logger=none) or give several as "
-                "logger.NAME._target_=... nodes."
-            )
-        nodes.append(value)
-    return nodes
 
 
 # -- building ------------------------------------------------------------------------------------
@@ -150,8 +49,7 @@ def build_network(cfg: DictConfig) -> nn.Module:
     ``.safetensors`` or a recognised foreign ``.pth``). ``init_partial: true`` loads only the tensors
     whose names and shapes fit (for example x2 weights into an x4 model: all but the upsampler).
     """
-    from srlib.models import create_model, load_model
-    from srlib.models._checkpoint import load_checked, load_state_dict
+    from srlib.models import create_model, load_checked, load_model, load_state_dict
 
     model_cfg = OmegaConf.to_container(cfg.model, resolve=True)
     name = model_cfg.pop("name")
@@ -220,7 +118,7 @@ def _shipped_weights(spec: str, scale: int) -> nn.Module:
     try:
         return resolve_init_weights(spec, scale=scale)
     except (ValueError, FileNotFoundError) as err:
-        raise RecipeError(f"init_weights={spec}: {_plain_message(err)}") from err
+        raise RecipeError(f"init_weights={spec}: {explain_build_error(err)}") from err
 
 
 def build_module(cfg: DictConfig, net: nn.Module) -> Any:
@@ -336,7 +234,7 @@ def _loggers(cfg: DictConfig, out_dir: Path, resume_step: int | None) -> Any:
     from srlib.lit.loggers import CSVLogger
 
     loggers = []
-    for node in _logger_nodes(cfg):
+    for node in logger_nodes(cfg):
         extra = (
             {"resume_step": resume_step} if str(node._target_) == f"{CSVLogger.__module__}.CSVLogger" else {}
         )
@@ -445,10 +343,6 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     )
     from srlib.models import load_model
 
-    if cfg.get("task") == "detector":  # pixelation detectors (srlib.detect) have their own run
-        from srlib.detect.train import train_detector
-
-        return train_detector(cfg)
     check_recipe(cfg)
     L.seed_everything(int(cfg.seed), workers=True, verbose=False)
     precision = _precision(cfg)
@@ -465,18 +359,18 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         if not os.environ.get(RUN_DIR_ENV):
             datamodule.prepare_data()
         datamodule.setup("fit")
-        extra_callbacks = [instantiate(node) for node in _extra_callbacks(cfg).values()]
+        user_callbacks = [instantiate(node) for node in extra_callbacks(cfg).values()]
     except RecipeError:
         raise
     except (ValueError, FileNotFoundError, TypeError, InstantiationException) as err:
-        raise RecipeError(_plain_message(err)) from err
+        raise RecipeError(explain_build_error(err)) from err
 
     out_dir, resume_from = open_run_dir(cfg)
 
     cb = cfg.callbacks
     exporter = ExportWeights(out_dir, monitor=str(cb.monitor))
     last = LastCheckpoint(out_dir / "checkpoints", every_n_train_steps=int(cb.checkpoint_every_n_steps))
-    callbacks: list[Any] = [exporter, last, *extra_callbacks]
+    callbacks: list[Any] = [exporter, last, *user_callbacks]
     if cb.get("ema_decay"):
         callbacks.append(GeneratorEMA(decay=float(cb.ema_decay)))
     trainer_kwargs = OmegaConf.to_container(cfg.trainer, resolve=True)
@@ -549,6 +443,28 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     return result
 
 
+#: Training tasks by the name a recipe gives as ``task:`` (``sr``: :func:`train`, SR and GAN modules).
+_TASKS: dict[str, Callable[[DictConfig], dict[str, Any]]] = {}
+
+
+def register_task(name: str, run: Callable[[DictConfig], dict[str, Any]]) -> None:
+    """Make ``task: NAME`` in a recipe run ``run(cfg)`` (a plug-in's whole run, e.g. ``srlib.detect``)."""
+    if name in _TASKS and _TASKS[name] is not run:
+        raise ValueError(f"task {name!r} is already registered (by {_TASKS[name].__module__}).")
+    _TASKS[name] = run
+
+
+def run_task(cfg: DictConfig) -> dict[str, Any]:
+    """Run a composed recipe with the task it names (``task:``; default ``sr``)."""
+    name = str(cfg.get("task") or "sr")
+    if name not in _TASKS:
+        raise RecipeError(
+            f"task {name!r} is not registered; registered: {', '.join(sorted(_TASKS))} (a task plug-in "
+            "registers itself with srlib.lit.register_task when its module is imported)."
+        )
+    return _TASKS[name](cfg)
+
+
 def _resume_checkpoint(cfg: DictConfig) -> Path | None:
     """The ``last.ckpt`` a ``resume=true`` run continues, checked to be a readable checkpoint."""
     if not cfg.get("resume"):
@@ -569,22 +485,6 @@ def _checkpoint_step(ckpt: Path | None) -> int | None:
         return None
     state = torch.load(ckpt, map_location="cpu", weights_only=True, mmap=True)
     return int(state.get("global_step", 0))
-
-
-def _plain_message(err: BaseException) -> str:
-    """The user-facing cause of a build error (Hydra wraps the real one in ``InstantiationException``)."""
-    cause = err
-    while cause.__cause__ is not None and type(cause).__name__ == "InstantiationException":
-        cause = cause.__cause__
-    message = str(cause)
-    if isinstance(cause, TypeError) and "unexpected keyword argument" in message:
-        key = message.rsplit("'", 2)[-2] if message.count("'") >= 2 else "?"
-        where = str(err).rsplit("full_key: ", 1)[-1].strip() if "full_key: " in str(err) else "the recipe"
-        message = (
-            f"{where}.{key} is not a setting of {message.split('.')[0].split('(')[0]}; remove it with "
-            f"~{where}.{key} (or pick a {where} group that takes it). Details: {message}"
-        )
-    return message
 
 
 def _planned_steps(trainer: Any) -> int | None:
@@ -678,3 +578,6 @@ def final_evaluation(
         "bicubic_ssim": round(bicubic_scores.ssim, 4),
         **scores,
     }
+
+
+register_task("sr", train)

@@ -14,7 +14,7 @@ import json
 import logging
 import re
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -38,12 +38,16 @@ def _job_name(index: int, combo: Sequence[str], varying: set[str]) -> str:
 def run_sweep(
     args: Sequence[str],
     *,
-    compose: Callable[[Sequence[str]], Any],
-    expand: Callable[..., list[list[str]]],
     show: bool = False,
 ) -> int:
-    """Run the sweep described by ``args`` (CLI overrides) and the recipe's ``sweep:`` table."""
-    from srlib.lit.run import RecipeError, train
+    """Run the sweep described by ``args`` (CLI overrides) and the recipe's ``sweep:`` table.
+
+    Each cell runs the task its recipe names (:func:`srlib.lit.run_task`); a plug-in task's module
+    must be imported (registered) first, as ``python -m srlib.train -m`` does.
+    """
+    from srlib.lit.recipes import RecipeError, expand_sweep
+    from srlib.lit.recipes import compose_recipe as compose
+    from srlib.lit.run import run_task as train
 
     special = [a for a in args if a.partition("=")[0].lstrip("+") in ("recipe", "recipes_dir")]
     control = {
@@ -55,7 +59,7 @@ def run_sweep(
     base = compose(special)
     sweep = base.get("sweep")
     recipe_sweep = OmegaConf.to_container(sweep, resolve=False) if sweep is not None else {}
-    combos = expand(rest, recipe_sweep)
+    combos = expand_sweep(rest, recipe_sweep)
     keys = [[c.partition("=")[0] for c in combo] for combo in combos]
     varying = (
         {k for i, k in enumerate(keys[0]) if len({combo[i] for combo in combos}) > 1} if combos else set()

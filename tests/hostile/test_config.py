@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 from omegaconf import OmegaConf
 
-from srlib.lit.run import RecipeError, _logger_nodes, check_recipe
+from srlib.lit.recipes import RecipeError, check_recipe
+from srlib.lit.recipes import logger_nodes as _logger_nodes
 from srlib.train import compose_recipe, main, train
 from tests.conftest import TINY_TRAIN
 
