@@ -18,10 +18,8 @@ srlib's pixelation detector flags and lists the others (``srlib.detect``, docs/d
 
 from __future__ import annotations
 
-import json
 import logging
 import sys
-import tempfile
 import types
 from argparse import Namespace
 from collections.abc import Sequence
@@ -110,39 +108,19 @@ def _size(text: str | None) -> tuple[int, int] | None:
 
 
 def _load_model(args: Namespace):
-    """The network (or onnxruntime runner) the arguments name, at the requested scale."""
-    from srlib.models import resolve_model
+    """The model the arguments name (:func:`srlib.inference.loader.load_upscaling_model`)."""
+    from srlib.inference.loader import load_upscaling_model
 
-    source = Path(args.model)
-    if source.suffix == ".onnx":
-        from srlib.inference.onnx import OnnxRuntimeModel
-
-        net = OnnxRuntimeModel(source)
-        if args.scale is not None and args.scale != net.scale:
-            raise ValueError(f"{source} is an x{net.scale} export; it cannot run at x{args.scale}.")
-        return net
-    net = resolve_model(args.model, scale=args.scale, weights=args.weights)
-    named = args.weights is None and not Path(args.model).is_file()
-    if named and not hasattr(net, "srlib_pretrained") and any(True for _ in net.parameters()):
-        log.warning("%s has random weights: pass --weights FILE, or a weight file as --model", args.model)
-    if args.backend == "onnxruntime":
-        from srlib.inference.onnx import OnnxRuntimeModel, export_onnx
-
-        with tempfile.TemporaryDirectory(prefix="srlib-onnx-") as folder:  # the session keeps the model
-            export_onnx(net, Path(folder) / "model.onnx")
-            return OnnxRuntimeModel(Path(folder) / "model.onnx")
-    return net.eval()
+    return load_upscaling_model(
+        args.model,
+        scale=args.scale,
+        weights=args.weights,
+        use_policy=not args.no_policy,
+        backend=args.backend,
+    )
 
 
-def _output_size(args: Namespace, net) -> OutputSize:
-
-    policy = None
-    stored = getattr(net, "srlib_file_metadata", {}).get("frame_policy")
-    if stored and not args.no_policy:
-        from srlib.data import FramePairPolicy
-
-        policy = FramePairPolicy(**json.loads(stored))
-        log.info("applying the frame policy stored with the weights: %s", policy)
+def _output_size(args: Namespace, policy) -> OutputSize:
     return OutputSize(
         outscale=args.outscale, size=_size(args.size), height=args.height, filter=args.filter, policy=policy
     )
@@ -154,10 +132,10 @@ def _run(args: Namespace) -> int:
     src, dst = args.input, args.output
     if not src.exists():
         raise FileNotFoundError(2, "No such file or folder", str(src))
-    net = _load_model(args)
-    output = _output_size(args, net)
+    loaded = _load_model(args)
+    output = _output_size(args, loaded.frame_policy)
     upscaler = Upscaler(
-        net, device=args.device, dtype=args.dtype, tile=args.tile, tile_overlap=args.tile_overlap
+        loaded.net, device=args.device, dtype=args.dtype, tile=args.tile, tile_overlap=args.tile_overlap
     )
     if src.is_dir():
         return _run_folder(args, upscaler, output)

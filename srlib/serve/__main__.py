@@ -228,7 +228,7 @@ def _serve(args: Namespace) -> int:
         previous[signal.SIGHUP] = signal.signal(signal.SIGHUP, _hang_up)
     try:
         config.work_dir, config.work_dir_locked = str(work.root), True
-        net = load_network(config)  # fail here, once, in one line: not in every worker
+        net = load_network(config).net  # fail here, once, in one line: not in every worker
         Upscaler(
             net, device=config.device, dtype=config.dtype, tile=config.tile, tile_overlap=config.tile_overlap
         )

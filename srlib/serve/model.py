@@ -13,17 +13,16 @@ with :class:`~srlib.serve.batcher.CancelledWorkError` within one layer.
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
 from collections.abc import Hashable
-from pathlib import Path
 
 import torch
 from torch import Tensor, nn
 
 from srlib._version import __version__
 from srlib.inference.engine import Upscaler
+from srlib.inference.loader import ModelDescriptor, describe, load_upscaling_model
 from srlib.serve.batcher import MicroBatcher
 from srlib.serve.config import ServeConfig
 
@@ -34,27 +33,15 @@ log = logging.getLogger(__name__)
 _MAX_VARIANTS = 16
 
 
-def load_network(config: ServeConfig) -> nn.Module:
-    """The network ``config.model`` names (as ``--model`` / ``--weights`` / ``--scale`` of the upscale CLI).
+def load_network(config: ServeConfig) -> ModelDescriptor:
+    """The model ``config.model`` names, as ``--model`` / ``--weights`` / ``--scale`` of the upscale CLI.
 
     Raises:
         ValueError: an unknown name, unreadable weights, or weights for another scale (named).
     """
-    source = Path(config.model)
-    if source.suffix == ".onnx":
-        from srlib.inference.onnx import OnnxRuntimeModel
-
-        net = OnnxRuntimeModel(source)
-        if config.scale is not None and config.scale != net.scale:
-            raise ValueError(f"{source} is an x{net.scale} export; it cannot run at x{config.scale}.")
-        return net
-    from srlib.models import resolve_model
-
-    net = resolve_model(config.model, scale=config.scale, weights=config.weights)
-    untrained = config.weights is None and not source.is_file() and not hasattr(net, "srlib_pretrained")
-    if untrained and any(True for _ in net.parameters()):
-        log.warning("%s has random weights: pass --weights FILE, or a weight file as --model", config.model)
-    return net.eval()
+    return load_upscaling_model(
+        config.model, scale=config.scale, weights=config.weights, use_policy=not config.no_policy
+    )
 
 
 class _ServedUpscaler(Upscaler):
@@ -65,15 +52,6 @@ class _ServedUpscaler(Upscaler):
     def _forward(self, x: Tensor) -> Tensor:
         self.stop_check()
         return super()._forward(x)
-
-
-def _policy(net: nn.Module, config: ServeConfig):
-    stored = getattr(net, "srlib_file_metadata", {}).get("frame_policy")
-    if not stored or config.no_policy:
-        return None
-    from srlib.data import FramePairPolicy
-
-    return FramePairPolicy(**json.loads(stored))
 
 
 class ModelService:
@@ -89,8 +67,8 @@ class ModelService:
 
     def __init__(self, config: ServeConfig, net: nn.Module | None = None) -> None:
         self.config = config
-        self.net = net if net is not None else load_network(config)
-        self.policy = _policy(self.net, config)
+        loaded = load_network(config) if net is None else describe(net, use_policy=not config.no_policy)
+        self.net, self.policy = loaded.net, loaded.frame_policy
         self.upscaler = _ServedUpscaler(
             self.net,
             device=config.device,
