@@ -293,20 +293,10 @@ class WorkDir:
     def remove_job_folder(self, folder: Path) -> tuple[int, int]:
         """Remove the files of ours in a job folder (upload, result, its temporary name, the marker),
         and the folder when nothing else is in it; returns (removed, left)."""
-        if not self.owns_job_folder(folder):
-            return 0, 0
-        removed, left = 0, 0
-        for entry in list(folder.iterdir()):
-            if _JOB_FILES.fullmatch(entry.name) and not _is_real_dir(entry):
-                removed += _unlink(entry)
-            elif entry.name != JOB_MARKER:
-                left += 1
+        removed, left = _remove_tagged(folder, JOB_MARKER, _JOB_TAG, _JOB_FILES)
         if left:
             log.warning("%s holds %d file(s) this server did not make: the folder is kept", folder, left)
-            return removed, left
-        removed += _unlink(folder / JOB_MARKER)
-        _rmdir_quiet(folder)
-        return removed, 0
+        return removed, left
 
     # -- state files ----------------------------------------------------------------------------------
     def state_file(self, job_id: str) -> Path:
@@ -369,18 +359,7 @@ class WorkDir:
 
     def remove_uploads(self, folder: Path) -> tuple[int, int]:
         """Remove the uploads of ours in ``folder`` and the folder itself when nothing else is in it."""
-        if not (_is_real_dir(folder) and _has_tag(folder / UPLOADS_MARKER, _UPLOADS_TAG)):
-            return 0, 0
-        removed, left = 0, 0
-        for entry in list(folder.iterdir()):
-            if _UPLOAD_FILES.fullmatch(entry.name) and not _is_real_dir(entry):
-                removed += _unlink(entry)
-            elif entry.name != UPLOADS_MARKER:
-                left += 1
-        if not left:
-            _unlink(folder / UPLOADS_MARKER)
-            _rmdir_quiet(folder)
-        return removed, left
+        return _remove_tagged(folder, UPLOADS_MARKER, _UPLOADS_TAG, _UPLOAD_FILES)
 
     def new_upload(self, folder: Path, suffix: str = ".bin") -> Path:
         """A fresh name for a video upload in ``folder`` (a worker's uploads folder), ending ``suffix``."""
@@ -429,3 +408,21 @@ def _sweep_dead_runs(parent: Path) -> None:
             continue  # a live server's folder
         log.info("removing %s, left by a server that was killed", entry)
         old.close()
+
+
+def _remove_tagged(folder: Path, marker: str, tag: bytes, ours: re.Pattern[str]) -> tuple[int, int]:
+    """Remove the files named like ``ours`` in a folder tagged by ``marker``; then the marker and the
+    folder when nothing else is left. Returns (removed, left); an untagged folder is not touched."""
+    if not (_is_real_dir(folder) and _has_tag(folder / marker, tag)):
+        return 0, 0
+    removed, left = 0, 0
+    for entry in list(folder.iterdir()):
+        if ours.fullmatch(entry.name) and not _is_real_dir(entry):
+            removed += _unlink(entry)
+        elif entry.name != marker:
+            left += 1
+    if left:
+        return removed, left
+    removed += _unlink(folder / marker)
+    _rmdir_quiet(folder)
+    return removed, 0
