@@ -27,7 +27,6 @@ Example:
 
 from __future__ import annotations
 
-import difflib
 import hashlib
 import os
 import re
@@ -35,6 +34,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
+
+from srlib._registry import Registry
 
 __all__ = [
     "Checksum",
@@ -343,7 +344,12 @@ class DatasetSpec:
 
 
 # ----------------------------------------------------------------------------- registry
-_REGISTRY: dict[str, DatasetSpec] = {}
+_REGISTRY: Registry[DatasetSpec] = Registry(
+    "dataset",
+    ignore_case=True,
+    aliases=lambda spec: spec.aliases,
+    hint="A folder of your own images needs no catalogue entry (use an image-folder DataModule with root=).",
+)
 
 
 def register_dataset(spec: DatasetSpec, *, overwrite: bool = False) -> DatasetSpec:
@@ -352,25 +358,13 @@ def register_dataset(spec: DatasetSpec, *, overwrite: bool = False) -> DatasetSp
     Raises:
         ValueError: the name (or an alias) is taken and ``overwrite`` is false.
     """
-    taken = {n: _lookup(n) for n in (spec.name, *spec.aliases)}
-    taken = {n: s for n, s in taken.items() if s is not None}
+    taken = _REGISTRY.taken(spec.name, *spec.aliases)
     if taken and not overwrite:
         raise ValueError(
             f"Dataset name(s) {sorted(taken)} already registered "
-            f"(as {sorted({s.name for s in taken.values()})}); pass overwrite=True to replace."
+            f"(as {sorted(set(taken.values()))}); pass overwrite=True to replace."
         )
-    for old in taken.values():
-        _REGISTRY.pop(old.name, None)
-    _REGISTRY[spec.name] = spec
-    return spec
-
-
-def _lookup(name: str) -> DatasetSpec | None:
-    lowered = name.lower()
-    for spec in _REGISTRY.values():
-        if spec.name.lower() == lowered or lowered in (a.lower() for a in spec.aliases):
-            return spec
-    return None
+    return _REGISTRY.register(spec.name, spec, overwrite=overwrite)
 
 
 def list_datasets() -> list[str]:
@@ -380,7 +374,7 @@ def list_datasets() -> list[str]:
         >>> "DIV2K" in list_datasets() and "Set5" in list_datasets()
         True
     """
-    return sorted(_REGISTRY, key=str.lower)
+    return _REGISTRY.names()
 
 
 def close_matches(name: str, n: int = 3) -> list[str]:
@@ -390,12 +384,7 @@ def close_matches(name: str, n: int = 3) -> list[str]:
         >>> close_matches("set15")
         ['Set5', 'Set14']
     """
-    choices = {k.lower(): k for k in _REGISTRY}
-    for spec in _REGISTRY.values():
-        for alias in spec.aliases:
-            choices.setdefault(alias.lower(), spec.name)
-    close = difflib.get_close_matches(str(name).lower(), list(choices), n=n, cutoff=0.6)
-    return list(dict.fromkeys(choices[c] for c in close))
+    return _REGISTRY.close_matches(name, n=n)
 
 
 def get_dataset(name: str) -> DatasetSpec:
@@ -408,15 +397,10 @@ def get_dataset(name: str) -> DatasetSpec:
         >>> get_dataset("b100").name
         'BSD100'
     """
-    spec = _lookup(str(name))
-    if spec is not None:
-        return spec
-    close = close_matches(str(name))
-    hint = f" Did you mean {' or '.join(close)}?" if close else ""
-    raise ValueError(
-        f"Unknown dataset {name!r}.{hint} Available: {', '.join(list_datasets())}. "
-        "A folder of your own images needs no catalogue entry (use an image-folder DataModule with root=)."
-    )
+    key = _REGISTRY.canonical(str(name))
+    if key is None:
+        raise _REGISTRY.unknown(name)
+    return _REGISTRY[key]
 
 
 # ----------------------------------------------------------------------------- the entries

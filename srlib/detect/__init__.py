@@ -14,6 +14,7 @@ from srlib.detect.models import (
     list_detectors,
     load_detector,
     register_detector,
+    register_detector_model,
     save_detector,
 )
 from srlib.detect.module import DetectorModule
@@ -29,5 +30,6 @@ __all__ = [
     "list_detectors",
     "load_detector",
     "register_detector",
+    "register_detector_model",
     "save_detector",
 ]

@@ -1,8 +1,9 @@
 """Pixelation detectors: plain ``nn.Module``s, RGB ``(B, 3, H, W)`` in [0, 1] in, one logit per image out.
 
-Registered like the zoo: :func:`create_detector` builds one by name (``pretrained=True`` loads the
-weights shipped inside srlib, verified against their card, with the card's threshold), or rebuilds one
-from a weight file written by :func:`save_detector`; :func:`list_detectors` names them.
+Registered like the zoo (:func:`register_detector_model`): :func:`create_detector` builds one by name
+(``pretrained=True`` loads the weights shipped inside srlib, verified against their card, with the
+card's threshold), or rebuilds one from a weight file written by :func:`save_detector`;
+:func:`list_detectors` names them.
 
 - ``mobilenetv3_canny``: MobileNetV3-small (timm, trained from scratch) whose input is the RGB image plus
   its Canny edge map (kornia, computed inside ``forward`` on the input's device), as DeepClarity's
@@ -25,6 +26,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from srlib._registry import Registry, check_kwargs
 from srlib.detect.baseline import BlockPeriodDetector
 
 __all__ = [
@@ -34,11 +36,14 @@ __all__ = [
     "list_detectors",
     "load_detector",
     "register_detector",
+    "register_detector_model",
     "resolve_detector",
     "save_detector",
 ]
 
-_REGISTRY: dict[str, Callable[..., nn.Module]] = {}
+_DETECTORS: Registry[Callable[..., nn.Module]] = Registry(
+    "detector", hint="A .safetensors detector file works too."
+)
 #: The registered detector used when none is named (CLI, ``upscale --only-pixelated``).
 DEFAULT_DETECTOR = "mobilenetv3_canny"
 
@@ -47,16 +52,32 @@ class DetectorWeightsError(ValueError):
     """A detector weight file that is missing, damaged or not a detector's."""
 
 
-def register_detector(name: str) -> Callable[[Callable[..., nn.Module]], Callable[..., nn.Module]]:
-    """Decorator: register a detector constructor under ``name``."""
+def register_detector_model(name: str) -> Callable[[Callable[..., nn.Module]], Callable[..., nn.Module]]:
+    """Decorator: register a detector class or constructor under ``name`` for :func:`create_detector`.
 
-    def wrap(fn: Callable[..., nn.Module]) -> Callable[..., nn.Module]:
-        if name in _REGISTRY:
-            raise ValueError(f"detector {name!r} is registered twice")
-        _REGISTRY[name] = fn
-        return fn
+    Its signature names the settings ``create_detector(name, **settings)`` accepts (a constructor
+    taking ``**kwargs`` accepts any). Not :func:`srlib.models.register_detector`, which attaches a
+    checkpoint-key detector to an SR model.
 
-    return wrap
+    Raises:
+        ValueError: ``name`` is registered already.
+
+    Example:
+        >>> @register_detector_model("always_clean")
+        ... class AlwaysClean(nn.Module):
+        ...     threshold = 0.5
+        ...
+        ...     def forward(self, x: Tensor) -> Tensor:
+        ...         return torch.full((x.shape[0],), -10.0)
+        >>> create_detector("always_clean")(torch.rand(2, 3, 32, 32))
+        tensor([-10., -10.])
+        >>> del _DETECTORS["always_clean"]
+    """
+    return _DETECTORS.register(name)
+
+
+#: The name this decorator had first; :func:`register_detector_model` says what it registers.
+register_detector = register_detector_model
 
 
 def list_detectors() -> list[str]:
@@ -66,7 +87,7 @@ def list_detectors() -> list[str]:
         >>> list_detectors()
         ['block_period', 'mobilenetv3_canny']
     """
-    return sorted(_REGISTRY)
+    return _DETECTORS.names()
 
 
 class MobileNetV3Canny(nn.Module):
@@ -200,14 +221,8 @@ def _plain_cpu_convolutions(x: Tensor) -> Iterator[None]:
             yield
 
 
-@register_detector("mobilenetv3_canny")
-def _mobilenetv3_canny(**kwargs: Any) -> nn.Module:
-    return MobileNetV3Canny(**kwargs)
-
-
-@register_detector("block_period")
-def _block_period(**kwargs: Any) -> nn.Module:
-    return BlockPeriodDetector(**kwargs)
+register_detector_model("mobilenetv3_canny")(MobileNetV3Canny)
+register_detector_model("block_period")(BlockPeriodDetector)
 
 
 # -- weights -----------------------------------------------------------------------------------------
@@ -278,12 +293,12 @@ def _detector_from_state(
     state: dict[str, Tensor], meta: dict[str, str], path: Path, threshold: float | None
 ) -> nn.Module:
     arch = meta.get("arch")
-    if meta.get("srlib_kind") != "detector" or arch not in _REGISTRY:
+    if meta.get("srlib_kind") != "detector" or arch not in _DETECTORS:
         raise DetectorWeightsError(
             f"{path} is not an srlib detector weight file (no detector architecture in its metadata); "
             f"detectors: {', '.join(list_detectors())}."
         )
-    net = _REGISTRY[arch](**json.loads(meta.get("kwargs", "{}")))
+    net = _DETECTORS[arch](**json.loads(meta.get("kwargs", "{}")))
     _load_state(net, state, path)
     net.threshold = float(threshold if threshold is not None else meta.get("threshold", 0.5))
     return net.eval()
@@ -301,7 +316,8 @@ def create_detector(
         **kwargs: architecture settings (random-weight detectors only).
 
     Raises:
-        ValueError: an unknown name (with the valid ones), a bad threshold, unknown settings.
+        ValueError: an unknown name (with close matches and the valid ones), a bad threshold, unknown
+            settings (with the valid ones).
         PackagedWeightsError: the shipped weight file is missing or damaged (a ``ValueError``).
         DetectorWeightsError: a weight file that is missing, damaged or not a detector's.
 
@@ -311,13 +327,10 @@ def create_detector(
     """
     if threshold is not None and not 0.0 < float(threshold) < 1.0:
         raise ValueError(f"threshold must be a probability strictly between 0 and 1; got {threshold}.")
-    if name not in _REGISTRY:
+    if name not in _DETECTORS:
         if str(name).endswith(".safetensors") or Path(str(name)).expanduser().is_file():
             return load_detector(name, threshold=threshold)
-        raise ValueError(
-            f"unknown detector {name!r}; registered: {', '.join(list_detectors())} "
-            "(or a .safetensors detector file)."
-        )
+        raise _DETECTORS.unknown(name)
     if pretrained and name == "block_period":
         pretrained = False  # nothing to load: the baseline has no weights
     if pretrained:
@@ -331,8 +344,9 @@ def create_detector(
             net.threshold = float(entry.card["threshold"])
         net.srlib_pretrained = entry.name
         return net
+    check_kwargs(_DETECTORS[name], kwargs, what=f"Detector {name!r}", var_keyword=True)
     try:
-        net = _REGISTRY[name](**kwargs)
+        net = _DETECTORS[name](**kwargs)
     except TypeError as err:
         raise ValueError(f"bad settings for detector {name!r}: {err}") from err
     if threshold is not None:
@@ -352,7 +366,7 @@ def resolve_detector(model: str = DEFAULT_DETECTOR, *, threshold: float | None =
     """
     from srlib._package_weights import list_packaged
 
-    if model in _REGISTRY:
+    if model in _DETECTORS:
         if model == "block_period":
             return create_detector(model, threshold=threshold)
         if not list_packaged("detector", model):

@@ -2,25 +2,26 @@
 
 from __future__ import annotations
 
-import inspect
 from typing import Any
 
 from torch import nn
 
-from srlib.losses._checks import did_you_mean, unknown_choice
+from srlib._registry import Registry, check_kwargs
 from srlib.losses.lpips_loss import LPIPSLoss
 from srlib.losses.perceptual import VGGPerceptualLoss
 from srlib.losses.pixel import CharbonnierLoss, L1Loss, MSELoss
 
 __all__ = ["create_loss", "list_losses"]
 
-_LOSSES: dict[str, type[nn.Module]] = {
-    "l1": L1Loss,
-    "mse": MSELoss,
-    "charbonnier": CharbonnierLoss,
-    "perceptual": VGGPerceptualLoss,
-    "lpips": LPIPSLoss,
-}
+_LOSSES: Registry[type[nn.Module]] = Registry("loss", plural="losses")
+for _name, _cls in (
+    ("l1", L1Loss),
+    ("mse", MSELoss),
+    ("charbonnier", CharbonnierLoss),
+    ("perceptual", VGGPerceptualLoss),
+    ("lpips", LPIPSLoss),
+):
+    _LOSSES.register(_name, _cls)
 
 
 def list_losses() -> list[str]:
@@ -30,7 +31,7 @@ def list_losses() -> list[str]:
         >>> list_losses()
         ['charbonnier', 'l1', 'lpips', 'mse', 'perceptual']
     """
-    return sorted(_LOSSES)
+    return _LOSSES.names()
 
 
 def create_loss(name: str, **kwargs: Any) -> nn.Module:
@@ -56,22 +57,6 @@ def create_loss(name: str, **kwargs: Any) -> nn.Module:
         >>> create_loss("charbonnier", eps=1e-6)
         CharbonnierLoss(eps=1e-06)
     """
-    if name not in _LOSSES:
-        raise unknown_choice("loss", name, list_losses())
-    cls = _LOSSES[name]
-    params = {
-        p.name: p
-        for p in list(inspect.signature(cls.__init__).parameters.values())[1:]
-        if p.kind not in (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD)
-    }
-    for key in kwargs:
-        if key not in params:
-            valid = ", ".join(params) or "none"
-            raise ValueError(
-                f"Unknown argument {key!r} for loss {name!r} ({cls.__name__}).{did_you_mean(key, params)} "
-                f"Valid arguments: {valid}."
-            )
-    missing = [k for k, p in params.items() if p.default is inspect.Parameter.empty and k not in kwargs]
-    if missing:
-        raise ValueError(f"Loss {name!r} ({cls.__name__}) needs the argument(s): {', '.join(missing)}.")
+    cls = _LOSSES.lookup(name)
+    check_kwargs(cls, kwargs, what=f"Loss {name!r} ({cls.__name__})", require=True)
     return cls(**kwargs)

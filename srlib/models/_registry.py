@@ -1,4 +1,4 @@
-"""One registry for the zoo: SR networks and GAN discriminators, each entry self-contained.
+"""The zoo's registries: SR networks and GAN discriminators, each entry self-contained.
 
 Every network is a plain ``nn.Module`` class with a keyword-only ``__init__`` and one or more
 registered *entrypoints*: small functions whose return annotation names the class and whose
@@ -13,15 +13,15 @@ An entry carries everything tools need without importing the architecture again:
 ``detect_before``, its weight ``tags`` (timm style: ``minisrresnet.gan``), the key mapping for
 foreign checkpoints and the :class:`ModelInfo` flags.
 
-This module imports no architecture: the package ``__init__`` (the composition root) imports the
-model files, whose decorators fill the registry.
+The entries live in two :class:`srlib._registry.Registry` objects (``"model"`` and
+``"discriminator"``: their own listings and messages) that share one namespace, so a name means one
+network. This module imports no architecture: the package ``__init__`` (the composition root) imports
+the model files, whose decorators fill the registries.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import difflib
-import fnmatch
 import functools
 import inspect
 import typing
@@ -31,6 +31,8 @@ from typing import Any, Literal
 
 import torch
 from torch import nn
+
+from srlib._registry import Registry, check_kwargs, match_names, valid_kwargs
 
 __all__ = [
     "Detector",
@@ -95,7 +97,7 @@ class ModelEntry:
 
     def valid_kwargs(self) -> list[str]:
         """Keyword arguments accepted by the class (``scale`` among them for SR networks)."""
-        return keyword_only_args(self.cls)
+        return valid_kwargs(self.cls)
 
     def tag(self, name: str) -> WeightTag:
         """The weight tag ``name``; an unknown tag raises with the known ones."""
@@ -139,9 +141,21 @@ class ModelInfo:
     tag: str | None = None
 
 
-_REGISTRY: dict[str, ModelEntry] = {}
-#: Flat legacy names of weight tags: ``"minisrgan" -> ("minisrresnet", "gan")``.
-_ALIASES: dict[str, tuple[str, str]] = {}
+def _tag_aliases(entry: ModelEntry) -> tuple[str, ...]:
+    """The flat legacy names of an entry's weight tags (``"minisrgan"`` for ``minisrresnet.gan``)."""
+    return tuple(tag.alias for tag in entry.tags if tag.alias)
+
+
+_MODELS: Registry[ModelEntry] = Registry(
+    "model", lister="srlib.list_models()", aliases=_tag_aliases, cutoff=0.5
+)
+_DISCRIMINATORS: Registry[ModelEntry] = Registry(
+    "discriminator", lister="srlib.models.list_discriminators()", cutoff=0.5
+)
+
+
+def _registry_of(kind: Kind) -> Registry[ModelEntry]:
+    return _MODELS if kind == "sr" else _DISCRIMINATORS
 
 
 def register_model(
@@ -212,21 +226,22 @@ def register_detector(name: str, *, before: Iterable[str] = ()) -> Callable[[Det
 
     def wrap(fn: Detector) -> Detector:
         entry = _entry(name)
-        _REGISTRY[name] = dataclasses.replace(entry, detector=fn, detect_before=tuple(before))
+        _registry_of(entry.kind)[name] = dataclasses.replace(entry, detector=fn, detect_before=tuple(before))
         return fn
 
     return wrap
 
 
 def _add(entry: ModelEntry) -> None:
-    if entry.name in _REGISTRY or entry.name in _ALIASES:
-        raise ValueError(f"{entry.kind} {entry.name!r} is registered twice")
-    for tag in entry.tags:
-        if tag.alias:
-            if tag.alias in _REGISTRY or tag.alias in _ALIASES:
-                raise ValueError(f"alias {tag.alias!r} of {entry.name}.{tag.name} is registered twice")
-            _ALIASES[tag.alias] = (entry.name, tag.name)
-    _REGISTRY[entry.name] = entry
+    """Register ``entry`` in its kind's registry; a name the other kind holds is refused as well."""
+    own, other = (_MODELS, _DISCRIMINATORS) if entry.kind == "sr" else (_DISCRIMINATORS, _MODELS)
+    taken = other.taken(entry.name, *_tag_aliases(entry))
+    if taken:
+        raise ValueError(
+            f"{own.kind} {entry.name!r}: name(s) {sorted(taken)} already registered as the {other.kind}(s) "
+            f"{sorted(set(taken.values()))} (models and discriminators share one namespace)."
+        )
+    own.register(entry.name, entry)
 
 
 def _capture_config(cls: type[nn.Module]) -> None:
@@ -270,53 +285,18 @@ def inspect_entrypoint(func: Callable[..., nn.Module]) -> tuple[type[nn.Module],
     return cls, defaults, doc[0] if doc else ""
 
 
-def keyword_only_args(cls: type[nn.Module]) -> list[str]:
-    """The keyword-only ``__init__`` arguments of a class, sorted."""
-    params = inspect.signature(cls.__init__).parameters
-    return sorted(n for n, p in params.items() if n != "self" and p.kind is p.KEYWORD_ONLY)
-
-
-def _unknown_name(kind: Kind, name: str) -> ValueError:
-    what, lister = _WORDS[kind]
-    known = [n for n, e in _REGISTRY.items() if e.kind == kind]
-    close = difflib.get_close_matches(name, known, n=3, cutoff=0.5)
-    hint = f" Did you mean {', '.join(repr(c) for c in close)}?" if close else ""
-    return ValueError(f"Unknown {what} {name!r}.{hint} {lister} shows all {len(known)} registered {what}s.")
-
-
-_WORDS: dict[str, tuple[str, str]] = {
-    "sr": ("model", "srlib.list_models()"),
-    "discriminator": ("discriminator", "srlib.models.list_discriminators()"),
-}
-
-
-def _check_kwargs(entry: ModelEntry, kwargs: Mapping[str, Any]) -> None:
-    """Raise if ``kwargs`` has keywords the entry's class does not accept, listing the valid ones."""
-    valid = keyword_only_args(entry.cls)
-    unknown = sorted(set(kwargs) - set(valid))
-    if unknown:
-        what = _WORDS[entry.kind][0].capitalize()
-        raise ValueError(
-            f"{what} {entry.name!r} got unknown argument(s) {unknown}. Valid arguments: {valid}."
-        )
-
-
-def _match_names(names: Iterable[str], filter: str) -> list[str]:
-    """Names matching a shell-style pattern (a plain word matches as a substring), sorted."""
-    pattern = filter if any(ch in filter for ch in "*?[") else f"*{filter}*"
-    return sorted(n for n in names if fnmatch.fnmatchcase(n, pattern))
-
-
 def _entry(name: str) -> ModelEntry:
-    if name in _REGISTRY:
-        return _REGISTRY[name]
-    raise ValueError(f"No registry entry named {name!r}.")
+    for registry in (_MODELS, _DISCRIMINATORS):
+        if name in registry:
+            return registry[name]
+    raise _MODELS.unknown(name)
 
 
 def split_name(name: str) -> tuple[str, str | None]:
     """``"arch.tag"`` or a legacy alias -> ``(arch, tag)``; a plain name -> ``(name, None)``."""
-    if name in _ALIASES:
-        return _ALIASES[name]
+    arch = _MODELS.canonical(name)
+    if arch is not None and arch != name:  # the flat alias of one weight tag
+        return arch, next(tag.name for tag in _MODELS[arch].tags if tag.alias == name)
     arch, dot, tag = name.partition(".")
     return (arch, tag) if dot else (name, None)
 
@@ -328,14 +308,14 @@ def get_model_entry(name: str) -> ModelEntry:
         ValueError: unknown name (with close matches), an unknown tag, or a discriminator's name.
     """
     arch, tag = split_name(name)
-    entry = _REGISTRY.get(arch)
-    if entry is not None and entry.kind == "discriminator":
+    if arch in _DISCRIMINATORS:
         raise ValueError(
             f"{name!r} is a discriminator, not an SR model: build it with "
             f"srlib.models.create_discriminator({name!r})."
         )
+    entry = _MODELS.get(arch)
     if entry is None:
-        raise _unknown_name("sr", name)
+        raise _MODELS.unknown(name)
     if tag is not None:
         entry.tag(tag)
     return entry
@@ -343,10 +323,7 @@ def get_model_entry(name: str) -> ModelEntry:
 
 def get_discriminator_entry(name: str) -> ModelEntry:
     """The discriminator entry for ``name``; an unknown name raises with the closest matches."""
-    entry = _REGISTRY.get(name)
-    if entry is None or entry.kind != "discriminator":
-        raise _unknown_name("discriminator", name)
-    return entry
+    return _DISCRIMINATORS.lookup(name)
 
 
 def list_models(filter: str = "", scale: int | None = None, *, tags: bool = False) -> list[str]:
@@ -363,13 +340,13 @@ def list_models(filter: str = "", scale: int | None = None, *, tags: bool = Fals
         >>> list_models("minisrresnet", tags=True)
         ['minisrresnet', 'minisrresnet.gan', 'minisrresnet.l2']
     """
-    entries = [e for e in _REGISTRY.values() if e.kind == "sr"]
+    entries = list(_MODELS.values())
     if scale is not None:
         entries = [e for e in entries if int(scale) in e.scales]
     names = [e.name for e in entries]
     if tags:
         names += [f"{e.name}.{t.name}" for e in entries for t in e.tags]
-    return _match_names(names, filter)
+    return match_names(names, filter)
 
 
 def list_discriminators(filter: str = "") -> list[str]:
@@ -382,7 +359,7 @@ def list_discriminators(filter: str = "") -> list[str]:
         >>> list_discriminators("unet")
         ['unet_discriminator']
     """
-    return _match_names((e.name for e in _REGISTRY.values() if e.kind == "discriminator"), filter)
+    return _DISCRIMINATORS.names(filter)
 
 
 def create_model(name: str, **kwargs: Any) -> nn.Module:
@@ -402,7 +379,7 @@ def create_model(name: str, **kwargs: Any) -> nn.Module:
         (1, 3, 16, 16)
     """
     entry = get_model_entry(name)
-    _check_kwargs(entry, kwargs)
+    check_kwargs(entry.cls, kwargs, what=f"Model {entry.name!r}")
     scale = int(kwargs.get("scale", entry.default_scale))
     if scale not in entry.scales:
         raise ValueError(
@@ -430,7 +407,7 @@ def create_discriminator(name: str, **kwargs: Any) -> nn.Module:
         (2, 1, 16, 16)
     """
     entry = get_discriminator_entry(name)
-    _check_kwargs(entry, kwargs)
+    check_kwargs(entry.cls, kwargs, what=f"Discriminator {entry.name!r}")
     model = entry.fn(**{**entry.defaults, **kwargs})
     model.srlib_arch = name  # type: ignore[assignment]
     return model
@@ -470,7 +447,7 @@ def registered_name(model: nn.Module) -> str:
     name = getattr(model, "srlib_arch", None)
     if name:
         return name
-    for entry in _REGISTRY.values():
+    for entry in [*_MODELS.values(), *_DISCRIMINATORS.values()]:
         if type(model) is entry.cls:
             return entry.name
     raise ValueError(
@@ -484,7 +461,8 @@ def detection_order() -> list[ModelEntry]:
 
     The order is declared by the entries, never the order the files were imported in.
     """
-    entries = {n: e for n, e in sorted(_REGISTRY.items()) if e.detector is not None}
+    both = [*_MODELS.items(), *_DISCRIMINATORS.items()]
+    entries = {n: e for n, e in sorted(both) if e.detector is not None}
     first: dict[str, list[str]] = {n: [] for n in entries}  # name -> entries that must be tried before it
     for name, entry in entries.items():
         for later in entry.detect_before:

@@ -166,7 +166,7 @@ def test_resource_and_spec_validation():
 
 
 def test_register_dataset_refuses_duplicates(monkeypatch):
-    monkeypatch.setattr(catalogue, "_REGISTRY", dict(catalogue._REGISTRY))
+    monkeypatch.setattr(catalogue, "_REGISTRY", catalogue._REGISTRY.copy())
     spec = DatasetSpec("MySet", "MySet", layout={"test/hr": ("HR",)}, aliases=("mine",))
     catalogue.register_dataset(spec)
     assert get_dataset("MINE") is spec
@@ -175,3 +175,10 @@ def test_register_dataset_refuses_duplicates(monkeypatch):
     replacement = DatasetSpec("MySet", "Other", layout={"test/hr": ("HR",)})
     assert catalogue.register_dataset(replacement, overwrite=True) is replacement
     assert get_dataset("myset").folder == "Other"
+
+
+def test_an_entry_put_in_directly_answers_to_its_name_and_aliases(monkeypatch):
+    spec = DatasetSpec("TinyAB", "TinyAB", layout={"test/hr": ("HR",)}, aliases=("tab",))
+    monkeypatch.setitem(catalogue._REGISTRY, "TinyAB", spec)  # how other tests add a dataset
+    assert get_dataset("tinyab") is spec and get_dataset("TAB") is spec
+    assert "TinyAB" in list_datasets() and catalogue.close_matches("TinyA") == ["TinyAB"]

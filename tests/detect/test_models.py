@@ -8,6 +8,7 @@ import shutil
 import pytest
 import torch
 
+from srlib._registry import Registry
 from srlib.detect import BlockPeriodDetector, create_detector, list_detectors, load_detector, save_detector
 from srlib.detect.data import pixelate
 from srlib.detect.models import DetectorWeightsError
@@ -25,12 +26,41 @@ def test_contract(name):
 
 
 def test_create_detector_errors():
-    with pytest.raises(ValueError, match="registered: block_period, mobilenetv3_canny"):
+    pattern = r"Did you mean 'mobilenetv3_canny'\? Registered detectors: 'block_period', 'mobilenetv3_canny'"
+    with pytest.raises(ValueError, match=pattern):
         create_detector("mobilenet")
-    with pytest.raises(ValueError, match="bad settings"):
+    pattern = (
+        r"Detector 'mobilenetv3_canny' got unknown argument\(s\) \['depth'\]\. Valid arguments: \[.*'width'"
+    )
+    with pytest.raises(ValueError, match=pattern):
         create_detector("mobilenetv3_canny", depth=3)
     with pytest.raises(ValueError, match="threshold"):
         create_detector("block_period", threshold=1.5)
+
+
+def test_register_detector_model_is_the_clear_name_of_register_detector(monkeypatch):
+    import srlib.detect
+    from srlib.detect import models
+
+    assert srlib.detect.register_detector is srlib.detect.register_detector_model is models.register_detector
+    monkeypatch.setattr(models, "_DETECTORS", Registry("detector"))
+    srlib.detect.register_detector_model("block_period")(BlockPeriodDetector)
+    with pytest.raises(ValueError, match=r"Detector name\(s\) \['block_period'\] already registered"):
+        srlib.detect.register_detector_model("block_period")(BlockPeriodDetector)
+
+
+def test_a_detector_factory_taking_any_keyword_gets_its_own_errors(monkeypatch):
+    from srlib.detect import models
+
+    monkeypatch.setattr(models, "_DETECTORS", Registry("detector"))
+
+    @models.register_detector("forwarding")
+    def forwarding(**kwargs):
+        return BlockPeriodDetector(**kwargs)
+
+    assert create_detector("forwarding", center=0.3).center == 0.3
+    with pytest.raises(ValueError, match=r"bad settings for detector 'forwarding'.*depth"):
+        create_detector("forwarding", depth=3)
 
 
 def test_save_load_roundtrip_fp16(tmp_path):

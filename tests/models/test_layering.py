@@ -35,7 +35,7 @@ LAYERS = {
 #: What each layer may import from srlib outside the package (lower-level srlib packages only).
 OUTSIDE = {
     0: set(),
-    1: set(),
+    1: {"srlib._registry"},
     2: {"srlib.ops"},
     3: {"srlib._fs", "srlib._version"},
     4: {"srlib._package_weights"},

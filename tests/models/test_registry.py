@@ -1,7 +1,10 @@
+import dataclasses
+
 import pytest
 import torch
 
 import srlib
+from srlib._registry import Registry
 from srlib.models import get_model_entry
 
 
@@ -63,14 +66,36 @@ def test_weight_tags_are_timm_style_names_of_one_architecture() -> None:
         srlib.create_model("minisrresnet.adv")
 
 
-def test_discriminators_are_entries_of_the_same_registry() -> None:
+def test_discriminators_share_the_zoo_namespace_but_not_its_listing() -> None:
     from srlib.models import _registry
 
     entry = srlib.models.get_discriminator_entry("unet_discriminator")
-    assert entry.kind == "discriminator" and _registry._REGISTRY["unet_discriminator"] is entry
+    assert entry.kind == "discriminator" and _registry._DISCRIMINATORS["unet_discriminator"] is entry
     assert not set(srlib.models.list_discriminators()) & set(srlib.list_models())
     with pytest.raises(ValueError, match="Unknown discriminator 'vdsr'"):
         srlib.models.create_discriminator("vdsr")
+
+
+def test_a_name_of_one_kind_is_refused_for_the_other(monkeypatch) -> None:
+    from srlib.models import _registry
+
+    monkeypatch.setattr(_registry, "_MODELS", Registry("model", aliases=_registry._tag_aliases))
+    monkeypatch.setattr(_registry, "_DISCRIMINATORS", Registry("discriminator"))
+    _registry.register_model(srlib.models.vdsr.vdsr)
+    with pytest.raises(ValueError, match=r"\['vdsr'\] already registered as the model"):
+        _registry.register_discriminator(srlib.models.vdsr.vdsr)
+    with pytest.raises(ValueError, match=r"Model name\(s\) \['vdsr'\] already registered"):
+        _registry.register_model(srlib.models.vdsr.vdsr)
+
+
+def test_a_tag_alias_is_a_name_of_its_architecture() -> None:
+    from srlib.models import _registry
+
+    assert _registry.split_name("minisrgan") == ("minisrresnet", "gan")
+    assert _registry.split_name("minisrresnet.l2") == ("minisrresnet", "l2")
+    entry = _registry.get_model_entry("minisrresnet")
+    with pytest.raises(ValueError, match=r"\['minisrgan'\] already registered \(as \['minisrresnet'\]\)"):
+        _registry._MODELS.register("minisrgan_copy", dataclasses.replace(entry, name="minisrgan_copy"))
 
 
 def test_detection_order_is_declared_not_imported() -> None:
@@ -85,12 +110,11 @@ def test_detection_order_is_declared_not_imported() -> None:
 
 
 def test_detect_before_cycle_is_reported(monkeypatch) -> None:
-    import dataclasses
-
     from srlib.models import _registry
 
-    reg = dict(_registry._REGISTRY)
-    reg["minisrresnet"] = dataclasses.replace(reg["minisrresnet"], detect_before=("tinysrgan",))
-    monkeypatch.setattr(_registry, "_REGISTRY", reg)
+    entry = _registry._MODELS["minisrresnet"]
+    monkeypatch.setitem(
+        _registry._MODELS, "minisrresnet", dataclasses.replace(entry, detect_before=("tinysrgan",))
+    )
     with pytest.raises(ValueError, match="cycle"):
         _registry.detection_order()
