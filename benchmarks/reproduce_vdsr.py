@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 
 import srlib
-from srlib.evaluate import evaluate_folder
+from srlib.evaluation import evaluate_folder
 
 PAPER = {  # (bicubic, VDSR) PSNR in dB
     ("Set5", 2): (33.66, 37.53),

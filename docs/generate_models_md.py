@@ -14,7 +14,7 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 import srlib
-from srlib.evaluate import evaluate_folder
+from srlib.evaluation import evaluate_folder
 from srlib.models import get_model_entry
 from srlib.models._checkpoint import detect_architecture, load_state_dict
 

@@ -23,7 +23,7 @@ from safetensors import safe_open
 
 import srlib
 from srlib._package_weights import WEIGHTS_DIR, list_packaged, write_packaged
-from srlib.evaluate import device_name, evaluate_folder
+from srlib.evaluation import device_name, evaluate_folder
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared" / "data"

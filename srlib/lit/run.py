@@ -531,10 +531,10 @@ def final_evaluation(
 
     The samples are the ones validation used: the user's own LR when the validation set is paired
     (image pairs, video frames), else the protocol's LR made from each 8-bit ground truth
-    (:func:`srlib.evaluate.sample_input`); scores follow the protocol of ``python -m srlib.evaluate``.
+    (:func:`srlib.evaluation.sample_input`); scores follow the protocol of ``python -m srlib.evaluate``.
     Writes ``comparison.png`` (bicubic | model | ground truth) of the first sample.
     """
-    from srlib.evaluate import evaluate_images, sample_input, samples_of, super_resolve
+    from srlib.evaluation import evaluate_images, sample_input, samples_of, super_resolve
     from srlib.io.images import write_image
     from srlib.models import create_model
 

@@ -8,6 +8,7 @@ only, never downloaded; a missing file raises ``FileNotFoundError`` saying where
 
 from __future__ import annotations
 
+from srlib.losses._backbone import hub_cache_file
 from srlib.losses._registry import create_loss, list_losses
 from srlib.losses.gan import GAN_LOSSES, GANLoss, gradient_penalty, list_gan_losses
 from srlib.losses.lpips_loss import LPIPS_NETS, LPIPSLoss
@@ -28,6 +29,7 @@ __all__ = [
     "charbonnier_loss",
     "create_loss",
     "gradient_penalty",
+    "hub_cache_file",
     "l1_loss",
     "list_gan_losses",
     "list_losses",

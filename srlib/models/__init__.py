@@ -38,6 +38,7 @@ from srlib.models._checkpoint import (
     save_model,
 )
 from srlib.models._pretrained import (
+    WEIGHT_SUFFIXES,
     NoPackagedWeightsError,
     PackagedWeightsError,
     create_model,
@@ -75,6 +76,7 @@ __all__ = [
     "FSRCNN",
     "HAT",
     "VDSR",
+    "WEIGHT_SUFFIXES",
     "Bicubic",
     "MiniSRResNet",
     "MobileSR",

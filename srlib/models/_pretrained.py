@@ -40,7 +40,8 @@ __all__ = [
 ]
 
 log = logging.getLogger("srlib.models")
-_WEIGHT_SUFFIXES = (".safetensors", ".pth", ".pt", ".ckpt")
+#: File suffixes that name a weight file rather than a registered model (``--model`` of every CLI).
+WEIGHT_SUFFIXES = (".safetensors", ".pth", ".pt", ".ckpt")
 
 
 def list_pretrained(arch: str | None = None) -> list[PackagedWeights]:
@@ -127,7 +128,7 @@ def _check_same_config(net: nn.Module, entry: PackagedWeights, asked: dict[str, 
 
 
 def _is_weight_file(model: str) -> bool:
-    return Path(model).suffix in _WEIGHT_SUFFIXES or Path(model).is_file()
+    return Path(model).suffix in WEIGHT_SUFFIXES or Path(model).is_file()
 
 
 def resolve_model(
@@ -241,7 +242,7 @@ def resolve_init_weights(
     path = Path(text).expanduser()
     if path.is_file():
         return load_model(path, allow_nonfinite=allow_nonfinite)
-    if path.exists() or "/" in text or os.sep in text or path.suffix in _WEIGHT_SUFFIXES:
+    if path.exists() or "/" in text or os.sep in text or path.suffix in WEIGHT_SUFFIXES:
         what = "is not a file" if path.exists() else "does not exist"
         raise ValueError(f"init_weights file {path} {what}; {hint}.")
     try:

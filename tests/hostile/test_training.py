@@ -133,7 +133,7 @@ def test_finetune_scores_the_users_paired_validation_lr(tmp_path) -> None:
     metrics = _metrics(run)
     assert metrics["data"]["lr"] == "the validation set's own LR" and metrics["data"]["images"] == 2
     # The same numbers as scoring those pairs directly with srlib.evaluate.
-    from srlib.evaluate import evaluate_table
+    from srlib.evaluation import evaluate_table
 
     table = evaluate_table(
         [str(run / "best.safetensors")], [], [4], pairs=[(val_hr, val_lr)], speed_runs=0, lpips=None

@@ -8,7 +8,7 @@ import torch
 
 import srlib
 from srlib.data import ImageFolderDataModule
-from srlib.evaluate import evaluate_folder
+from srlib.evaluation import evaluate_folder
 from srlib.lit import SRModule
 from srlib.lit.run import final_evaluation
 from srlib.metrics import protocol_lr, protocol_pair, protocol_scores

@@ -4,7 +4,7 @@ import pytest
 import torch
 
 import srlib
-from srlib.evaluate import evaluate_folder
+from srlib.evaluation import evaluate_folder
 from srlib.metrics import make_lr, modcrop
 
 PUBLISHED_BICUBIC = {

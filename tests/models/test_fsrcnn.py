@@ -110,7 +110,7 @@ def test_upstream_layout_round_trip(tmp_path: Path) -> None:
 
 
 def test_seed_file_beats_bicubic_on_set5(set5_subset: Path) -> None:
-    from srlib.evaluate import evaluate_folder
+    from srlib.evaluation import evaluate_folder
 
     bicubic = evaluate_folder(create_model("bicubic", scale=4), set5_subset, 4).psnr
     # bf16 autocast is faster than fp32 here (the transposed conv) and within 0.02 dB of it.

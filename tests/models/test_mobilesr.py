@@ -103,7 +103,7 @@ def test_one_stage_file_is_detected_as_x2(tmp_path: Path) -> None:
 def test_published_weights_near_readme_figure(set5_subset: Path, bicubic_psnr: float) -> None:
     """MobileSR's published weights are below bicubic in PSNR (see the weights README), so instead of
     "beats bicubic" check that the figure matches the README's independent re-implementation."""
-    from srlib.evaluate import evaluate_folder
+    from srlib.evaluation import evaluate_folder
 
     score = evaluate_folder(load_model(need(SEED_FILE)), set5_subset, 4).psnr
     assert bicubic_psnr == pytest.approx(README_BICUBIC, abs=0.05)
@@ -113,7 +113,7 @@ def test_published_weights_near_readme_figure(set5_subset: Path, bicubic_psnr: f
 
 def test_wrong_input_range_is_far_worse(one_image: Path) -> None:
     """Feeding [-1, 1] where the published network reads [0, 1] collapses the score."""
-    from srlib.evaluate import evaluate_folder
+    from srlib.evaluation import evaluate_folder
 
     net = load_model(need(SEED_FILE))
 

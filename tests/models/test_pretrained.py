@@ -13,7 +13,7 @@ import torch
 import srlib
 from srlib import _package_weights
 from srlib._package_weights import PackagedWeights, PackagedWeightsError, list_packaged
-from srlib.evaluate import evaluate_folder
+from srlib.evaluation import evaluate_folder
 from tests.conftest import shared_path
 
 SR_WEIGHTS = list_packaged("sr")

@@ -133,7 +133,7 @@ def test_upstream_layout_round_trip_shared(tmp_path: Path) -> None:
 def test_seed_file_beats_bicubic_on_set5(
     set5_subset: Path, bicubic_psnr: float, filename: str, arch: str, readme_psnr: float, aliases: int
 ) -> None:
-    from srlib.evaluate import evaluate_folder
+    from srlib.evaluation import evaluate_folder
 
     net = load_model(need(WEIGHTS / filename))
     # bf16 autocast (AMX) is ~2.5x faster than fp32 here and within 0.01 dB of it on these files.
@@ -145,7 +145,7 @@ def test_seed_file_beats_bicubic_on_set5(
 
 def test_input_range_matters(one_image: Path) -> None:
     """Feeding the network [0, 1] where the original reads [-1, 1] collapses the score."""
-    from srlib.evaluate import evaluate_folder
+    from srlib.evaluation import evaluate_folder
 
     net = load_model(need(WEIGHTS / "tinySRGAN.safetensors"))
 

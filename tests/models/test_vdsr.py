@@ -2,7 +2,7 @@ import pytest
 import torch
 
 import srlib
-from srlib.evaluate import evaluate_folder
+from srlib.evaluation import evaluate_folder
 from srlib.models import VDSR
 from srlib.models.vdsr import checkpoint_filter_fn
 from tests.conftest import shared_path

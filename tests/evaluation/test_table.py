@@ -12,7 +12,7 @@ from PIL import Image
 
 import srlib
 from srlib import evaluate
-from srlib.evaluate import CSV_COLUMNS, evaluate_table, measure_cost
+from srlib.evaluation import CSV_COLUMNS, evaluate_table, measure_cost
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 FAST = ["--speed-size", "16x12", "--speed-warmup", "1", "--speed-runs", "2"]

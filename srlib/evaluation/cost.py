@@ -1,0 +1,80 @@
+"""What running a model costs: parameters, fp32 size, FLOPs and frames/s; and which machine measured it."""
+
+from __future__ import annotations
+
+import os
+import platform
+import statistics
+import time
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from srlib.evaluation.results import ModelCost
+from srlib.inference.engine import Upscaler
+
+__all__ = ["device_name", "measure_cost"]
+
+
+def measure_cost(
+    model: nn.Module | Upscaler,
+    *,
+    input_size: tuple[int, int] = (256, 144),
+    warmup: int = 2,
+    runs: int = 10,
+    dtype: str | torch.dtype | None = "fp32",
+    device: str | torch.device | None = None,
+) -> ModelCost:
+    """Parameters, fp32 size, FLOPs and median frames/s of ``model`` on one ``input_size`` input.
+
+    Args:
+        model: a network (run through an :class:`~srlib.inference.Upscaler` with ``dtype`` and
+            ``device``) or an Upscaler.
+        input_size: ``(width, height)`` of the LR input.
+        warmup: untimed runs first.
+        runs: timed runs; ``0`` skips the timing (``fps`` is ``None``).
+        dtype, device: as :class:`~srlib.inference.Upscaler` (ignored for an Upscaler).
+
+    Example:
+        >>> import srlib
+        >>> cost = measure_cost(srlib.create_model("fsrcnn", scale=2), input_size=(16, 8), warmup=0, runs=2)
+        >>> cost.params, cost.flops > 0, cost.fps > 0, cost.runs
+        (12809, True, True, 2)
+    """
+    from torch.utils.flop_counter import FlopCounterMode
+
+    up = model if isinstance(model, Upscaler) else Upscaler(model, device=device, dtype=dtype)
+    net = up.model
+    params = sum(p.numel() for p in net.parameters())
+    size = sum(
+        t.numel() * (4 if t.is_floating_point() else t.element_size()) for t in net.state_dict().values()
+    )
+    w, h = input_size
+    x = torch.rand(1, 3, h, w)
+    with FlopCounterMode(display=False) as counter:
+        up(x)
+    times = []
+    for i in range(max(0, warmup) + max(0, runs)):
+        start = time.perf_counter()
+        up(x)  # the output comes back on the CPU, so the time includes the device's work
+        if i >= warmup:
+            times.append(time.perf_counter() - start)
+    fps = 1.0 / statistics.median(times) if times else None
+    return ModelCost(params, size / 2**20, int(counter.get_total_flops()), (w, h), fps, len(times), warmup)
+
+
+def device_name(device: str | torch.device) -> str:
+    """What ``device`` is: the GPU's name, or the CPU's model name and logical CPU count."""
+    device = torch.device(device)
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    name = ""
+    try:
+        for line in Path("/proc/cpuinfo").read_text(errors="ignore").splitlines():
+            if line.startswith("model name"):
+                name = line.partition(":")[2].strip()
+                break
+    except OSError:
+        pass
+    return f"{name or platform.processor() or platform.machine()}, {os.cpu_count()} logical CPUs"
