@@ -1,4 +1,4 @@
-"""Shared fixtures: paths to the real data in ../shared (skipped with a reason when absent)."""
+"""Shared fixtures: paths to the real data in ../shared (skipped with a reason when absent), tiny runs."""
 
 from __future__ import annotations
 
@@ -13,16 +13,12 @@ DATA = SHARED / "data"
 WEIGHTS = SHARED / "weights"
 
 
+#: The recipe group users run too, recipes/debug/tiny.yaml (python -m srlib.train recipe=NAME +debug=tiny):
+#: one epoch of 8 samples in batches of 2, fp32, no loader workers; it wins over the recipe's own values.
+DEBUG_TRAIN = ["+debug=tiny"]
+
 #: Overrides that make any VDSR-based recipe a seconds-long run (tests of the training machinery).
-TINY_TRAIN = [
-    "model.depth=2",
-    "model.num_feat=8",
-    "data.patch_size=24",
-    "data.batch_size=2",
-    "data.samples_per_epoch=8",
-    "trainer.max_epochs=1",
-    "trainer.precision=32-true",
-]
+TINY_TRAIN = [*DEBUG_TRAIN, "model.depth=2", "model.num_feat=8", "data.patch_size=24"]
 
 
 def shared_path(*parts: str) -> Path:
@@ -46,6 +42,20 @@ def set14() -> Path:
 @pytest.fixture
 def t91() -> Path:
     return shared_path("data", "T91")
+
+
+@pytest.fixture(scope="session")
+def tiny_val(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Two 72x72 centre crops of Set5 photos (72: a multiple of 2, 3 and 4): seconds-long validation."""
+    from PIL import Image
+
+    set5 = shared_path("data", "Set5")
+    folder = tmp_path_factory.mktemp("tiny_val")
+    for name in ("bird", "butterfly"):
+        with Image.open(set5 / f"{name}.png") as image:
+            left, top = image.width // 2 - 36, image.height // 2 - 36
+            image.crop((left, top, left + 72, top + 72)).save(folder / f"{name}.png")
+    return folder
 
 
 @pytest.fixture(autouse=True)

@@ -13,7 +13,7 @@ from omegaconf import OmegaConf
 import srlib
 from srlib.lit.run import RecipeError
 from srlib.train import compose_recipe, main, train
-from tests.conftest import TINY_TRAIN
+from tests.conftest import DEBUG_TRAIN, TINY_TRAIN
 
 TINY = TINY_TRAIN
 
@@ -150,7 +150,7 @@ def test_bad_input_is_one_clear_line_exit_2_and_nothing_written(
         args = [a.replace(key, value) for a in args]
     out_dir = tmp_path / "out"
     scale = ["scale=4"] if "recipe=finetune" in overrides else []
-    assert main([*args, *scale, f"output_dir={out_dir}", *TINY[-2:]]) == 2
+    assert main([*args, *scale, f"output_dir={out_dir}", *DEBUG_TRAIN]) == 2
     err = capsys.readouterr().err
     assert err.startswith("error: ") and message in err
     assert not out_dir.exists() or not any(out_dir.iterdir())
@@ -180,6 +180,7 @@ def test_finetune_foreign_weights_on_a_user_folder_with_holdout(tmp_path) -> Non
     assert type(srlib.load_model(result["best_weights"])) is type(net)
 
 
+@pytest.mark.slow  # 8 compositions and 4 trainings: about 13 s on 2 idle cores
 def test_sweep_runs_every_cell_and_writes_table_and_plot(tmp_path) -> None:
     root = tmp_path / "sweep"
     assert main(["-m", *TINY, "model=vdsr,vdsr_bn", "model.depth=2,3", f"output_dir={root}"]) == 0

@@ -1,12 +1,16 @@
-"""Fixtures for the seed-weight tests: the Set5 images the weights README's sanity figures use."""
+"""Fixtures of the model tests: the zoo built once per session, and the Set5 images of the weights README."""
 
 from __future__ import annotations
 
+import copy
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+import torch
 
 import srlib
+from srlib.models import get_model_entry
 from tests.conftest import DATA, WEIGHTS
 
 SET5 = DATA / "Set5"
@@ -20,6 +24,33 @@ def need(path: Path) -> Path:
     if not path.exists():
         pytest.skip(f"{path} is absent (the shared seed weights/data live next to the repository)")
     return path
+
+
+@pytest.fixture(scope="session")
+def _zoo_builds() -> dict[str, torch.nn.Module]:
+    """Registered models built so far this session, by name (see ``zoo_model``)."""
+    return {}
+
+
+@pytest.fixture
+def zoo_model(_zoo_builds: dict[str, torch.nn.Module]) -> Callable[[str], torch.nn.Module]:
+    """``zoo_model(name)``: a private copy of the registered model ``name`` at scale 2 (else its default).
+
+    The first call for a name builds it with the RNG seeded to 0 (the same weights in every run and in any
+    test order); later calls deep-copy that build, which is far cheaper than initialising HAT's 20.8M
+    parameters again. A test may train, cast or convert its copy: the cached build stays untouched.
+    """
+
+    def get(name: str) -> torch.nn.Module:
+        if name not in _zoo_builds:
+            entry = get_model_entry(name)
+            scale = 2 if 2 in entry.scales else entry.default_scale
+            with torch.random.fork_rng(devices=[]):
+                torch.manual_seed(0)
+                _zoo_builds[name] = srlib.create_model(name, scale=scale)
+        return copy.deepcopy(_zoo_builds[name])
+
+    return get
 
 
 @pytest.fixture(scope="session")
@@ -41,7 +72,7 @@ def one_image(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def bicubic_psnr(set5_subset: Path) -> float:
-    from srlib.evaluate import evaluate_folder
+    from srlib.evaluation import evaluate_folder
 
     return evaluate_folder(srlib.create_model("bicubic", scale=4), set5_subset, 4).psnr
 

@@ -1,26 +1,27 @@
-"""Registry-wide contract tests: every model in list_models() is checked by registering it."""
+"""Registry-wide contract tests: every model in list_models() is checked by registering it.
+
+Each model is built once per session (``zoo_model`` in conftest.py) and every test gets its own deep copy,
+so the big ones (HAT 20.8M parameters, RRDBNet, HAT-S) are initialised once, not once per test.
+"""
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 import pytest
 import torch
 
 import srlib
-from srlib.models import get_model_entry
 
 MODELS = srlib.list_models()
 LR_SIZE = 16
 
-
-def _build(name: str) -> torch.nn.Module:
-    entry = get_model_entry(name)
-    scale = 2 if 2 in entry.scales else entry.default_scale
-    return srlib.create_model(name, scale=scale)
+ZooModel = Callable[[str], torch.nn.Module]  # the ``zoo_model`` fixture (tests/models/conftest.py)
 
 
 @pytest.mark.parametrize("name", MODELS)
-def test_forward_shape_and_range(name: str) -> None:
-    net = _build(name).eval()
+def test_forward_shape_and_range(name: str, zoo_model: ZooModel) -> None:
+    net = zoo_model(name).eval()
     x = torch.rand(2, 3, LR_SIZE, LR_SIZE + 4)
     with torch.inference_mode():
         y = net(x)
@@ -32,8 +33,8 @@ def test_forward_shape_and_range(name: str) -> None:
 
 
 @pytest.mark.parametrize("name", MODELS)
-def test_backward_reaches_every_parameter(name: str) -> None:
-    net = _build(name).train()
+def test_backward_reaches_every_parameter(name: str, zoo_model: ZooModel) -> None:
+    net = zoo_model(name).train()
     params = [p for p in net.parameters() if p.requires_grad]
     if not params:
         pytest.skip(f"{name} has no trainable parameters")
@@ -44,8 +45,8 @@ def test_backward_reaches_every_parameter(name: str) -> None:
 
 
 @pytest.mark.parametrize("name", MODELS)
-def test_bf16_autocast_channels_last(name: str) -> None:
-    net = _build(name).eval().to(memory_format=torch.channels_last)
+def test_bf16_autocast_channels_last(name: str, zoo_model: ZooModel) -> None:
+    net = zoo_model(name).eval().to(memory_format=torch.channels_last)
     x = torch.rand(1, 3, LR_SIZE, LR_SIZE).to(memory_format=torch.channels_last)
     with torch.inference_mode():
         ref = net(x)
@@ -57,8 +58,8 @@ def test_bf16_autocast_channels_last(name: str) -> None:
 
 
 @pytest.mark.parametrize("name", MODELS)
-def test_save_load_round_trip_bit_identical(name: str, tmp_path) -> None:
-    net = _build(name).eval()
+def test_save_load_round_trip_bit_identical(name: str, zoo_model: ZooModel, tmp_path) -> None:
+    net = zoo_model(name).eval()
     path = srlib.save_model(net, tmp_path / name)
     loaded = srlib.load_model(path)
     assert type(loaded) is type(net) and loaded.scale == net.scale
@@ -70,8 +71,8 @@ def test_save_load_round_trip_bit_identical(name: str, tmp_path) -> None:
 
 
 @pytest.mark.parametrize("name", MODELS)
-def test_bad_input_is_named(name: str) -> None:
-    net = _build(name).eval()
+def test_bad_input_is_named(name: str, zoo_model: ZooModel) -> None:
+    net = zoo_model(name).eval()
     with pytest.raises(ValueError, match="4-D"):
         net(torch.rand(3, LR_SIZE, LR_SIZE))
     with pytest.raises(ValueError, match="3 channels"):
@@ -79,9 +80,9 @@ def test_bad_input_is_named(name: str) -> None:
 
 
 @pytest.mark.parametrize("name", MODELS)
-def test_main_layers_run_in_bf16_under_autocast(name: str) -> None:
+def test_main_layers_run_in_bf16_under_autocast(name: str, zoo_model: ZooModel) -> None:
     """No silent fp32 fallback: every conv/linear layer computes in bf16 under CPU autocast."""
-    net = _build(name).eval().to(memory_format=torch.channels_last)
+    net = zoo_model(name).eval().to(memory_format=torch.channels_last)
     layers = [
         m
         for m in net.modules()
