@@ -61,3 +61,18 @@ def tiny_val(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(autouse=True)
 def _seed() -> None:
     torch.manual_seed(0)
+
+
+@pytest.fixture
+def weights_copy(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A private copy of srlib/weights (the real cards and files) that a test may damage."""
+    import shutil
+
+    from srlib import _package_weights
+
+    folder = tmp_path / "weights"
+    shutil.copytree(_package_weights.WEIGHTS_DIR, folder)
+    monkeypatch.setattr(_package_weights, "WEIGHTS_DIR", folder)
+    _package_weights._all_cards.cache_clear()
+    yield folder
+    _package_weights._all_cards.cache_clear()

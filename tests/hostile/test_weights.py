@@ -40,17 +40,6 @@ from srlib.models import (
 from srlib.upscale import main as upscale_main
 
 
-@pytest.fixture
-def weights_copy(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """A private copy of srlib/weights (real cards and files) that the test may break."""
-    folder = tmp_path / "weights"
-    shutil.copytree(_package_weights.WEIGHTS_DIR, folder)
-    monkeypatch.setattr(_package_weights, "WEIGHTS_DIR", folder)
-    _package_weights._all_cards.cache_clear()
-    yield folder
-    _package_weights._all_cards.cache_clear()
-
-
 @pytest.fixture(autouse=True)
 def _no_opt_out(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv(ALLOW_NONFINITE_ENV, raising=False)

@@ -101,17 +101,6 @@ def test_other_architecture_arguments_with_pretrained_are_refused() -> None:
     assert net.srlib_pretrained == "fsrcnn_x2"
 
 
-@pytest.fixture
-def weights_copy(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """A private copy of srlib/weights that the test may damage."""
-    folder = tmp_path / "weights"
-    shutil.copytree(_package_weights.WEIGHTS_DIR, folder)
-    monkeypatch.setattr(_package_weights, "WEIGHTS_DIR", folder)
-    _package_weights._all_cards.cache_clear()
-    yield folder
-    _package_weights._all_cards.cache_clear()
-
-
 def test_a_damaged_file_is_named_with_the_fix(weights_copy: Path) -> None:
     file = weights_copy / "fsrcnn_x4.safetensors"
     data = bytearray(file.read_bytes())
