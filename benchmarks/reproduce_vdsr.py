@@ -33,7 +33,8 @@ def main() -> None:
     args = parser.parse_args()
     weights = args.shared / "weights" / "vdsr_model_epoch_50.safetensors"
     print(
-        f"{'set':<6} {'x':>2}  {'bicubic':>8} {'paper':>6} {'diff':>6}   {'VDSR':>6} {'paper':>6} {'diff':>6}  {'SSIM':>6}  {'s':>5}"
+        f"{'set':<6} {'x':>2}  {'bicubic':>8} {'paper':>6} {'diff':>6}   "
+        f"{'VDSR':>6} {'paper':>6} {'diff':>6}  {'SSIM':>6}  {'s':>5}"
     )
     for name in args.sets:
         for scale in (2, 3, 4):

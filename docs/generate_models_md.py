@@ -54,7 +54,7 @@ def main() -> None:
         "Every model takes RGB in [0, 1] and returns RGB in [0, 1] (`srlib.create_model(name, scale=s)`).",
         "Params and MB at the default scale; GFLOPs for one 64x64 LR input at that scale; Set5 x4",
         "Y-PSNR (4-px border, srlib's protocol) for each published weight file available to the build.",
-        "Weight tags name other trainings of the same network (`srlib.create_model(\"minisrresnet.gan\")`).",
+        'Weight tags name other trainings of the same network (`srlib.create_model("minisrresnet.gan")`).',
         "Tiles: whether `--tile` may split the input (`ModelInfo.supports_tiling`).",
         "",
         "| model | paper | scales | default | params | MB (fp32) | GFLOPs @64x64 | tags | tiles "
