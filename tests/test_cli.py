@@ -85,3 +85,19 @@ def test_upscale_function_kinds() -> None:
     assert isinstance(pil, Image.Image) and pil.size == (12, 10)
     with pytest.raises(ValueError, match=r"\(C, H, W\)"):
         srlib.upscale(torch.rand(8, 8), net)
+
+
+def test_every_console_script_names_a_cli_main() -> None:
+    """``[project.scripts]`` (srlib-train, srlib-upscale, ...) point at the mains of srlib/cli/."""
+    import importlib
+
+    from tests.conftest import REPO
+
+    tomllib = pytest.importorskip("tomllib", reason="tomllib is in the standard library from Python 3.11")
+    scripts = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["scripts"]
+    names = {p.stem for p in (REPO / "srlib" / "cli").glob("*.py")} - {"__init__"}
+    assert set(scripts) == {f"srlib-{n}" for n in names}
+    for target in scripts.values():
+        module, _, function = target.partition(":")
+        assert module.startswith("srlib.cli.")
+        assert callable(getattr(importlib.import_module(module), function))
