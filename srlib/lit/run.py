@@ -275,16 +275,14 @@ def resolve_patch_size(cfg: DictConfig) -> None:
 
 
 def _video_frame_sides(folder: Path) -> list[int]:
-    """The shorter side of the first video stream of each clip in ``folder`` (unreadable clips left out)."""
-    import av
+    """The shorter side of the video stream of each clip in ``folder`` (unreadable clips left out)."""
+    from srlib.io.video import probe_size
 
     sides = []
     for clip in sorted(p for p in folder.iterdir() if p.is_file() and not p.name.startswith(".")):
         try:
-            with av.open(str(clip)) as container:
-                stream = container.streams.video[0]
-                sides.append(min(int(stream.width), int(stream.height)))
-        except (av.FFmpegError, IndexError, OSError):
+            sides.append(min(probe_size(clip)))
+        except (ValueError, OSError):
             continue  # the data module names bad clips itself
     return sides
 
@@ -346,12 +344,12 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     check_recipe(cfg)
     L.seed_everything(int(cfg.seed), workers=True, verbose=False)
     precision = _precision(cfg)
-    resume_from = _resume_checkpoint(cfg)
+    resume_step = _resume_step(cfg)
     try:
         resolve_patch_size(cfg)
         net = build_network(cfg)
         # The starting weights, scored beside the result when the run fine-tunes them.
-        before = copy.deepcopy(net).eval() if cfg.get("init_weights") and not resume_from else None
+        before = copy.deepcopy(net).eval() if cfg.get("init_weights") and resume_step is None else None
         degradation = instantiate(cfg.degrade) if cfg.get("degrade") else None
         datamodule = instantiate(cfg.data, degradation=degradation)
         module = build_module(cfg, net)
@@ -388,7 +386,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     trainer = L.Trainer(
         **trainer_kwargs,
         default_root_dir=str(out_dir),
-        logger=_loggers(cfg, out_dir, _checkpoint_step(resume_from)),
+        logger=_loggers(cfg, out_dir, resume_step),
         callbacks=callbacks,
         plugins=[AtomicCheckpointIO()],
         enable_checkpointing=False,
@@ -465,26 +463,16 @@ def run_task(cfg: DictConfig) -> dict[str, Any]:
     return _TASKS[name](cfg)
 
 
-def _resume_checkpoint(cfg: DictConfig) -> Path | None:
-    """The ``last.ckpt`` a ``resume=true`` run continues, checked to be a readable checkpoint."""
+def _resume_step(cfg: DictConfig) -> int | None:
+    """The step a ``resume=true`` run continues from, after checking its ``last.ckpt`` (``None``: new)."""
     if not cfg.get("resume"):
         return None
-    ckpt = run_dir_to_resume(cfg) / "checkpoints" / "last.ckpt"
     from srlib.models import check_resume_checkpoint
 
     try:
-        check_resume_checkpoint(ckpt)
+        return check_resume_checkpoint(run_dir_to_resume(cfg) / "checkpoints" / "last.ckpt")
     except ValueError as err:
         raise RecipeError(str(err)) from err
-    return ckpt
-
-
-def _checkpoint_step(ckpt: Path | None) -> int | None:
-    """The global step stored in a Lightning checkpoint (``None`` for a new run)."""
-    if ckpt is None:
-        return None
-    state = torch.load(ckpt, map_location="cpu", weights_only=True, mmap=True)
-    return int(state.get("global_step", 0))
 
 
 def _planned_steps(trainer: Any) -> int | None:

@@ -247,7 +247,7 @@ def _not_resumable(path: Path, problem: str) -> ValueError:
     )
 
 
-def check_resume_checkpoint(path: str | os.PathLike) -> None:
+def check_resume_checkpoint(path: str | os.PathLike) -> int:
     """Check that ``path`` is a Lightning ``.ckpt`` a run can resume from, without running its code.
 
     A checkpoint is a torch zip archive; the checks, in order: the file exists and is not empty; it is
@@ -257,6 +257,7 @@ def check_resume_checkpoint(path: str | os.PathLike) -> None:
     resume uses by default: it only rebuilds tensors and plain containers and never imports or calls
     anything, so an untrusted file executes no code; ``mmap`` leaves the tensors on disk); and it holds
     the entries Lightning writes (``state_dict``, ``global_step``, ``pytorch-lightning_version``).
+    Returns the checkpoint's ``global_step`` (the step a resumed run continues from).
 
     Raises:
         FileNotFoundError: there is no such file.
@@ -307,3 +308,4 @@ def check_resume_checkpoint(path: str | os.PathLike) -> None:
         raise _not_resumable(path, f"a torch file without Lightning's {', '.join(missing)}")
     if not isinstance(checkpoint["state_dict"], Mapping) or not isinstance(checkpoint["global_step"], int):
         raise _not_resumable(path, "its state_dict or global_step has the wrong type")
+    return int(checkpoint["global_step"])

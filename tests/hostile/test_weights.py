@@ -303,7 +303,7 @@ def _lightning_checkpoint(path: Path) -> Path:
 
 
 def test_a_real_lightning_checkpoint_passes_the_resume_check(tmp_path) -> None:
-    check_resume_checkpoint(_lightning_checkpoint(tmp_path / "last.ckpt"))
+    assert check_resume_checkpoint(_lightning_checkpoint(tmp_path / "last.ckpt")) == 1  # its one step
 
 
 def test_resume_from_a_pickle_is_one_clear_error_and_runs_nothing(tmp_path) -> None:
