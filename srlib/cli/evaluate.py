@@ -34,12 +34,6 @@ from pathlib import Path
 from srlib._cli import ArgumentParser, check_writable, run_cli
 from srlib._fs import atomic_write, write_json
 from srlib._logging import setup_cli_logging
-
-# The library is srlib.evaluation; the names this module held stay importable from here (`X as X`).
-from srlib.evaluation import CSV_COLUMNS as CSV_COLUMNS
-from srlib.evaluation import PROTOCOL as PROTOCOL
-from srlib.evaluation import UNAVAILABLE as UNAVAILABLE
-from srlib.evaluation import WEIGHT_SUFFIXES as WEIGHT_SUFFIXES
 from srlib.evaluation import (
     EvaluationResult,
     EvaluationTable,
@@ -56,13 +50,6 @@ from srlib.evaluation import (
     plot_quality_vs_speed,
     super_resolve,
 )
-from srlib.evaluation import OutputHook as OutputHook
-from srlib.evaluation import Sample as Sample
-from srlib.evaluation import detail_window as detail_window
-from srlib.evaluation import device_name as device_name
-from srlib.evaluation import resolve_data as resolve_data
-from srlib.evaluation import sample_input as sample_input
-from srlib.evaluation import samples_of as samples_of
 from srlib.models import resolve_model
 
 __all__ = [

@@ -170,11 +170,15 @@ class ExportWeights(L.Callback):
             raise ValueError(f"mode must be 'max' or 'min', got {mode!r}.")
         self.dirpath, self.monitor, self.mode = Path(dirpath), monitor, mode
         self.best_score: float | None = None
-        self.validated = False  #: whether ``best`` was chosen by a validation score (this run or before)
 
     @property
     def best_path(self) -> Path:
         return self.dirpath / "best.safetensors"
+
+    @property
+    def validated(self) -> bool:
+        """Whether ``best`` was chosen by a validation score (in this run or the one it resumes)."""
+        return self.best_score is not None
 
     @property
     def last_path(self) -> Path:
@@ -198,7 +202,6 @@ class ExportWeights(L.Callback):
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         self.best_score = state_dict.get("best_score")
-        self.validated = self.best_score is not None
 
     def on_validation_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         if trainer.sanity_checking or not trainer.is_global_zero:
@@ -214,7 +217,6 @@ class ExportWeights(L.Callback):
         )
         if better and self._save_finite(trainer, pl_module, self.best_path):
             self.best_score = score
-            self.validated = True
             log.info("%s improved to %.4f: wrote %s", self.monitor, score, self.best_path)
 
     def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:

@@ -114,13 +114,14 @@ class SRModule(L.LightningModule):
 
     def on_train_batch_end(self, outputs: Any, batch: Any, batch_idx: int) -> None:
         """Stop the run as soon as an optimizer step leaves NaN/inf in the network (e.g. lr=inf)."""
-        if self.stop_reason is not None:
+        params = list(self.net.parameters())
+        if self.stop_reason is not None or not params:
             return
-        for name, param in self.net.named_parameters():
-            if not bool(torch.isfinite(param).all()):
-                self.untrusted_weights = f"the weight {name} became NaN/inf at step {self.global_step}"
-                self._stop(self.untrusted_weights)
-                return
+        if bool(torch.stack([torch.isfinite(p).all() for p in params]).all()):  # one device sync a step
+            return
+        name = next(n for n, p in self.net.named_parameters() if not bool(torch.isfinite(p).all()))
+        self.untrusted_weights = f"the weight {name} became NaN/inf at step {self.global_step}"
+        self._stop(self.untrusted_weights)
 
     def log_losses(self, name: str, total: Tensor, loss: nn.Module, batch_size: int) -> None:
         """Log ``total`` as ``name`` and each term of a weighted loss as ``name/<term>``."""
