@@ -83,12 +83,18 @@ class OutputSize:
 
     def run(self, x: Tensor, model: Callable[[Tensor], Tensor]) -> Tensor:
         """``x`` (``(..., h, w)``, float) through the policy, the model and the final resize."""
-        h, w = x.shape[-2:]
-        lr = self.policy.prepare_lr_for_inference(x) if self.policy is not None else x
-        sr = model(lr)
+        lr = self.prepare(x)
+        return self.finish(model(lr), lr.shape[-2:], x.shape[-2:])
+
+    def prepare(self, x: Tensor) -> Tensor:
+        """The model's input for ``x``: the policy's LR preparation (``x`` itself without a policy)."""
+        return self.policy.prepare_lr_for_inference(x) if self.policy is not None else x
+
+    def finish(self, sr: Tensor, lr_size: tuple[int, int], in_size: tuple[int, int]) -> Tensor:
+        """The model's output ``sr`` for an LR of ``lr_size`` (an input of ``in_size``) at the final size."""
         if self.policy is not None:
-            sr = self.policy.finish_output(sr, lr.shape[-2:])
-        target = self.target(h, w)
+            sr = self.policy.finish_output(sr, tuple(lr_size))
+        target = self.target(*in_size)
         if target is not None and tuple(sr.shape[-2:]) != target:
             sr = resize(sr, target, filter=self.filter).clamp_(0.0, 1.0)
         return sr

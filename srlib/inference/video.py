@@ -5,7 +5,9 @@
 * **decode** (a worker thread): demuxes the input, decodes the video to RGB frames in batches and
   collects the audio packets (copied, never re-encoded);
 * **compute** (a worker thread): runs each batch through the :class:`~srlib.inference.engine.Upscaler`
-  (and the :class:`~srlib.inference.output_size.OutputSize`, when given);
+  (and the :class:`~srlib.inference.output_size.OutputSize`, when given); a temporal model runs
+  frame-in/frame-out through a :class:`~srlib.inference.temporal.TemporalStream` (a window buffer
+  or a carried state, reset at scene cuts), each output keeping its own input frame's timestamp;
 * **encode** (the calling thread): converts to ``yuv420p``, encodes (H.264 by default) and muxes the
   frames with their original timestamps, and the audio packets unchanged.
 
@@ -58,6 +60,7 @@ from torch import nn
 from srlib._fs import atomic_write
 from srlib.inference.engine import Upscaler
 from srlib.inference.output_size import OutputSize
+from srlib.inference.temporal import DEFAULT_SCENE_CUT, TemporalStream, temporal_kind
 from srlib.io.images import MAX_PIXELS_ENV, max_image_pixels
 from srlib.io.video import open_video, same_size
 
@@ -109,6 +112,7 @@ class VideoReport:
         rotation: counter-clockwise degrees (0, 90, 180 or 270) the input's display matrix turned its
             frames by; they were written upright (``width_in``/``height_in`` are the upright size).
         mirrored: whether the display matrix also mirrored the frames (applied as well).
+        scene_cuts: scene cuts at which a temporal model's window or state was reset.
     """
 
     src: Path
@@ -125,6 +129,7 @@ class VideoReport:
     audio_streams: int
     rotation: int = 0
     mirrored: bool = False
+    scene_cuts: int = 0
 
 
 @dataclass
@@ -415,22 +420,75 @@ def _even(x: torch.Tensor) -> torch.Tensor:
     return x
 
 
-def _compute(stages: _Stages, run: Callable[[torch.Tensor], torch.Tensor], name: str) -> None:
-    """The compute stage: decoded batches -> model (and final resize) -> uint8 batches -> queue."""
+class _FrameRun:
+    """Frames in, frames out: a per-frame runner, or a temporal stream whose outputs lag its inputs."""
+
+    def __init__(self, upscaler: Upscaler, output: OutputSize | None, scene_cut: float | None) -> None:
+        self.upscaler, self.output = upscaler, output
+        kind, _ = temporal_kind(upscaler.model)
+        self.stream = TemporalStream(upscaler, scene_cut=scene_cut) if kind != "frame" else None
+        self._sizes: tuple[tuple[int, int], tuple[int, int]] | None = None
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor | None:
+        lr = self.output.prepare(x) if self.output is not None else x
+        self._sizes = (tuple(lr.shape[-2:]), tuple(x.shape[-2:]))
+        return self._finish(self.upscaler(lr) if self.stream is None else self.stream.push(lr))
+
+    def flush(self) -> torch.Tensor | None:
+        return None if self.stream is None else self._finish(self.stream.flush())
+
+    def _finish(self, sr: torch.Tensor | list[torch.Tensor]) -> torch.Tensor | None:
+        if isinstance(sr, list):
+            if not sr:
+                return None
+            sr = torch.stack(sr)
+        if self.output is not None and self._sizes is not None:
+            sr = self.output.finish(sr, *self._sizes)
+        return sr
+
+
+def _to_uint8(y: torch.Tensor) -> np.ndarray:
+    return _even(y).mul(255.0).round_().clamp_(0, 255).to(torch.uint8).permute(0, 2, 3, 1).numpy()
+
+
+def _compute(stages: _Stages, run: _FrameRun, name: str) -> None:
+    """The compute stage: decoded batches -> model (and final resize) -> uint8 batches -> queue.
+
+    A temporal model's outputs lag its inputs: each output batch carries the timestamps of the
+    frames it holds (the oldest waiting ones), and the frames still held at the end follow last.
+    """
+    waiting: list[tuple[int, int]] = []  # (pts, duration) of the frames not output yet
+    done = 0
+
+    def send(item: _Batch, y: torch.Tensor | None) -> bool:
+        nonlocal done
+        n = 0 if y is None else y.shape[0]
+        item.frames = _to_uint8(y) if y is not None else None
+        item.first, item.pts, item.durations = done, [p for p, _ in waiting[:n]], [d for _, d in waiting[:n]]
+        del waiting[:n]
+        done += n
+        return stages.put(stages.upscaled, item)
+
     while True:
         item = stages.get(stages.decoded)
         if item is _STOPPED:
             return
-        if item is not _END and item.frames is not None:
+        if item is _END:
+            tail = run.flush()
+            if tail is None or send(_Batch(audio=[], first=done), tail):
+                stages.put(stages.upscaled, _END)
+            return
+        y = None
+        if item.frames is not None:
             x = torch.from_numpy(item.frames).permute(0, 3, 1, 2).float().div_(255.0)
+            waiting += zip(item.pts, item.durations, strict=True)
             try:
-                y = _even(run(x))
+                y = run(x)
             except BaseException as err:
                 last = item.first + len(item.frames) - 1
                 err.add_note(f"(while upscaling frames {item.first}-{last} of {name})")
                 raise
-            item.frames = y.mul(255.0).round_().clamp_(0, 255).to(torch.uint8).permute(0, 2, 3, 1).numpy()
-        if not stages.put(stages.upscaled, item) or item is _END:
+        if not send(item, y):
             return
 
 
@@ -495,6 +553,7 @@ class _Sink:
     def __init__(self, out: Any, dst: Path, src: _Source, codec: str, options: dict[str, str]) -> None:
         self.out, self.dst, self.src, self.codec = out, dst, src, codec
         self.size: tuple[int, int] | None = None
+        self.early_audio: list[Any] = []  # audio packets demuxed before the first output frame
         self.frames = 0
         self.bt709 = src.video.codec_context.colorspace == _AVCOL_SPC_BT709
         self.in_tb = src.video.time_base
@@ -579,13 +638,15 @@ class _Sink:
 
     def write(self, item: _Batch) -> int:
         """Mux ``item``'s audio packets and encode its frames; returns the number of frames."""
-        if item.frames is not None and self.size is None:
-            self._start(*item.frames.shape[1:3])
         if self.size is None:
-            raise ValueError(f"No video frame was decoded from {self.src.path}.")
-        for packet in item.audio:
+            if item.frames is None:  # a temporal model's first outputs lag: the audio waits for them
+                self.early_audio += item.audio
+                return 0
+            self._start(*item.frames.shape[1:3])
+        for packet in [*self.early_audio, *item.audio]:
             packet.stream = self.audio[packet.stream_index]
             self.out.mux(packet)
+        self.early_audio = []
         if item.frames is None:
             return 0
         colorspace, flags = ("ITU709" if self.bt709 else "ITU601"), _sws_flags()
@@ -605,6 +666,8 @@ class _Sink:
         return len(item.frames)
 
     def finish(self) -> None:
+        if self.size is None:
+            raise ValueError(f"No video frame was decoded from {self.src.path}.")
         self._mux_video(self.video.encode(None))
         last = self.held
         if last is None:
@@ -706,7 +769,8 @@ def _make_runner(
     tile: int | None,
     tile_overlap: int,
     output: OutputSize | None,
-) -> tuple[Upscaler, Callable[[torch.Tensor], torch.Tensor]]:
+    scene_cut: float | None = DEFAULT_SCENE_CUT,
+) -> tuple[Upscaler, _FrameRun]:
     if isinstance(model, Upscaler):
         given = [n for n, v in (("device", device), ("tile", tile)) if v is not None]
         if dtype != "auto":
@@ -721,11 +785,9 @@ def _make_runner(
         upscaler = Upscaler(model, device=device, dtype=dtype, tile=tile, tile_overlap=tile_overlap)
     else:
         raise TypeError(f"model must be an nn.Module or an Upscaler, got {type(model).__name__}.")
-    if output is None:
-        return upscaler, upscaler
-    if not isinstance(output, OutputSize):
+    if output is not None and not isinstance(output, OutputSize):
         raise TypeError(f"output must be an OutputSize, got {type(output).__name__}.")
-    return upscaler, lambda x: output.run(x, upscaler)
+    return upscaler, _FrameRun(upscaler, output, scene_cut)
 
 
 def upscale_video(
@@ -746,6 +808,7 @@ def upscale_video(
     overwrite: bool = False,
     video_stream: int | None = None,
     max_pixels: int | None = None,
+    scene_cut: float | None = DEFAULT_SCENE_CUT,
 ) -> VideoReport:
     """Upscale every frame of the video ``src`` with ``model`` and write the result to ``dst``.
 
@@ -782,6 +845,8 @@ def upscale_video(
         max_pixels: the largest input frame (pixels; default ``$SRLIB_MAX_IMAGE_PIXELS`` or 100
             megapixels, the images' limit), checked from the header before any work and on the first
             decoded frame.
+        scene_cut: for temporal models, the scene-cut threshold at which the window is flushed and
+            the recurrent state reset (see :mod:`srlib.inference.temporal`); ``None`` never cuts.
 
     Returns:
         A :class:`VideoReport` of what was written.
@@ -809,7 +874,13 @@ def upscale_video(
     out_format = _output_format(dst)
     _check_codec(codec)
     upscaler, run = _make_runner(
-        model, device=device, dtype=dtype, tile=tile, tile_overlap=tile_overlap, output=output
+        model,
+        device=device,
+        dtype=dtype,
+        tile=tile,
+        tile_overlap=tile_overlap,
+        output=output,
+        scene_cut=scene_cut,
     )
     options = {"crf": str(crf), "preset": str(preset)}
     source = _open_source(src, video_stream, max_pixels)
@@ -880,6 +951,7 @@ def upscale_video(
         audio_streams=len(source.audio),
         rotation=90 * turns,
         mirrored=mirrored,
+        scene_cuts=run.stream.scene_cuts if run.stream is not None else 0,
     )
     log.info(
         "%s -> %s: %d frames %dx%d -> %dx%d in %.1f s (%.2f frames/s, %s)",
