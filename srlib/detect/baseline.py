@@ -44,11 +44,17 @@ class BlockPeriodDetector(nn.Module):
     """
 
     threshold: float = 0.5
+    srlib_kind = "detector"  #: what ``srlib.save_model`` writes it as
 
     def __init__(self, *, periods: tuple[int, int] = (2, 16), center: float = 0.4, gain: float = 4.0) -> None:
         super().__init__()
         self.periods = (int(periods[0]), int(periods[1]))
         self.center, self.gain = float(center), float(gain)
+
+    @property
+    def srlib_config(self) -> dict[str, object]:
+        """The keyword arguments that rebuild this detector."""
+        return {"periods": list(self.periods), "center": self.center, "gain": self.gain}
 
     def log_ratio(self, x: Tensor) -> Tensor:
         """``(B,)`` log(on-grid / off-grid) mean absolute difference at the best common period."""

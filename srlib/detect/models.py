@@ -2,7 +2,8 @@
 
 Registered like the zoo (:func:`register_detector_model`): :func:`create_detector` builds one by name
 (``pretrained=True`` loads the weights shipped inside srlib, verified against their card, with the
-card's threshold), or rebuilds one from a weight file written by :func:`save_detector`;
+card's threshold), or rebuilds one from a weight file written by :func:`save_detector` (srlib's one
+weight format: ``srlib.save_model`` with ``kind="detector"``, read by ``srlib.load_model``'s machinery);
 :func:`list_detectors` names them.
 
 - ``mobilenetv3_canny``: MobileNetV3-small (timm, trained from scratch) whose input is the RGB image plus
@@ -28,6 +29,7 @@ from torch import Tensor, nn
 
 from srlib._registry import Registry, check_kwargs
 from srlib.detect.baseline import BlockPeriodDetector
+from srlib.models import WeightFileError, load_checked, load_model, save_model
 
 __all__ = [
     "DetectorWeightsError",
@@ -48,8 +50,8 @@ _DETECTORS: Registry[Callable[..., nn.Module]] = Registry(
 DEFAULT_DETECTOR = "mobilenetv3_canny"
 
 
-class DetectorWeightsError(ValueError):
-    """A detector weight file that is missing, damaged or not a detector's."""
+class DetectorWeightsError(WeightFileError):
+    """A detector weight file that is missing, damaged or not a detector's (a ``ValueError``)."""
 
 
 def register_detector_model(name: str) -> Callable[[Callable[..., nn.Module]], Callable[..., nn.Module]]:
@@ -114,6 +116,8 @@ class MobileNetV3Canny(nn.Module):
         torch.Size([2])
     """
 
+    srlib_kind = "detector"  #: what ``srlib.save_model`` writes it as
+
     def __init__(
         self,
         *,
@@ -149,8 +153,9 @@ class MobileNetV3Canny(nn.Module):
         self.register_buffer("mean", torch.full((1, channels, 1, 1), 0.5), persistent=False)
         self.register_buffer("std", torch.full((1, channels, 1, 1), 0.25), persistent=False)
 
-    def config(self) -> dict[str, Any]:
-        """The keyword arguments that rebuild this network."""
+    @property
+    def srlib_config(self) -> dict[str, Any]:
+        """The keyword arguments that rebuild this network (written by :func:`save_detector`)."""
         return {
             "edges": self.edges,
             "low_threshold": self.low_threshold,
@@ -225,83 +230,74 @@ register_detector_model("mobilenetv3_canny")(MobileNetV3Canny)
 register_detector_model("block_period")(BlockPeriodDetector)
 
 
-# -- weights -----------------------------------------------------------------------------------------
-def save_detector(net: nn.Module, path: str | os.PathLike, *, arch: str, extra: dict | None = None) -> Path:
-    """Write ``net``'s weights (fp16) with what rebuilds it (arch, kwargs, threshold), atomically."""
-    from safetensors.torch import save as save_bytes
-
-    from srlib._fs import atomic_write
-
-    config = net.config() if hasattr(net, "config") else {}
-    meta = {
-        "srlib_kind": "detector",
-        "arch": arch,
-        "kwargs": json.dumps(config),
-        "threshold": str(float(getattr(net, "threshold", 0.5))),
-        **{k: str(v) for k, v in (extra or {}).items()},
-    }
-    state = {
-        k: v.detach().to(torch.float16).contiguous()
-        for k, v in net.state_dict().items()
-        if v.is_floating_point()
-    }
-    state.update(
-        {k: v.detach().contiguous() for k, v in net.state_dict().items() if not v.is_floating_point()}
-    )
-    payload = save_bytes(state, metadata=meta)
-    return atomic_write(Path(path), lambda f: f.write(payload))
+# -- weights: srlib's one weight format (srlib.models.save_model / load_model), kind "detector" ---------
+def _build(name: str, kwargs: dict[str, Any]) -> nn.Module:
+    """``name(**kwargs)`` from the registry, as :func:`create_detector` names it (for the weight loaders)."""
+    if name not in _DETECTORS:
+        raise _DETECTORS.unknown(name)
+    net = _DETECTORS[name](**kwargs)
+    net.srlib_arch, net.srlib_kind = name, "detector"
+    return net
 
 
-def _read_weights(path: Path) -> tuple[dict[str, Tensor], dict[str, str]]:
-    from safetensors import SafetensorError, safe_open
+def save_detector(
+    net: nn.Module, path: str | os.PathLike, *, arch: str | None = None, extra: dict | None = None
+) -> Path:
+    """Write ``net``'s weights (fp16) and what rebuilds it, atomically, in srlib's one weight format.
 
-    if not path.is_file():
-        raise DetectorWeightsError(f"detector weight file {path} does not exist.")
-    try:
-        with safe_open(str(path), framework="pt") as f:
-            meta = f.metadata() or {}
-            state = {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118 (safe_open has no iterator)
-    except (SafetensorError, OSError, ValueError) as err:
-        raise DetectorWeightsError(
-            f"cannot read detector weights {path}: the file is damaged or not a safetensors file ({err})."
-        ) from err
-    return state, meta
+    :func:`srlib.save_model` with ``kind="detector"``: the header holds the architecture, its settings
+    (``srlib_config``), the format and srlib versions, and ``threshold`` (plus ``extra``).
 
-
-def _load_state(net: nn.Module, state: dict[str, Tensor], source: Path) -> None:
-    own = net.state_dict()
-    missing = sorted(set(own) - set(state))
-    unexpected = sorted(set(state) - set(own))
-    bad_shape = [k for k in own if k in state and own[k].shape != state[k].shape]
-    if missing or unexpected or bad_shape:
-        raise DetectorWeightsError(
-            f"{source} does not fit {type(net).__name__}: {len(missing)} missing, "
-            f"{len(unexpected)} unexpected, "
-            f"{len(bad_shape)} of another shape (e.g. {(missing + unexpected + bad_shape)[:3]})."
-        )
-    net.load_state_dict({k: v.to(own[k].dtype) for k, v in state.items()})
+    Args:
+        net: the detector.
+        path: destination (``.safetensors`` is appended when missing).
+        arch: its registered name (default: the one :func:`create_detector` gave it).
+        extra: more entries for the header (``global_step``).
+    """
+    metadata = {"threshold": str(float(getattr(net, "threshold", 0.5))), **(extra or {})}
+    return save_model(net, path, metadata=metadata, arch=arch, kind="detector", dtype=torch.float16)
 
 
 def load_detector(path: str | os.PathLike, *, threshold: float | None = None) -> nn.Module:
-    """Rebuild a detector from a file written by :func:`save_detector` (weights cast back to float32)."""
+    """Rebuild a detector from a file written by :func:`save_detector` (weights cast back to float32).
+
+    Detector files written before detectors shared srlib's weight format (no ``format`` entry) load too.
+
+    Raises:
+        DetectorWeightsError: the file is missing, damaged, or not a detector's.
+    """
     path = Path(path).expanduser()
-    state, meta = _read_weights(path)
-    return _detector_from_state(state, meta, path, threshold)
+    try:
+        net = load_model(path, kind="detector", build=_build)
+    except (FileNotFoundError, WeightFileError) as err:
+        raise DetectorWeightsError(str(err)) from err
+    return _with_threshold(net, net.srlib_file_metadata.get("threshold"), threshold)
 
 
-def _detector_from_state(
-    state: dict[str, Tensor], meta: dict[str, str], path: Path, threshold: float | None
-) -> nn.Module:
-    arch = meta.get("arch")
-    if meta.get("srlib_kind") != "detector" or arch not in _DETECTORS:
-        raise DetectorWeightsError(
-            f"{path} is not an srlib detector weight file (no detector architecture in its metadata); "
-            f"detectors: {', '.join(list_detectors())}."
-        )
-    net = _DETECTORS[arch](**json.loads(meta.get("kwargs", "{}")))
-    _load_state(net, state, path)
-    net.threshold = float(threshold if threshold is not None else meta.get("threshold", 0.5))
-    return net.eval()
+def _with_threshold(net: nn.Module, stored: str | float | None, asked: float | None) -> nn.Module:
+    """``net`` with the threshold asked for, else the stored one, else its own."""
+    if asked is not None or stored is not None:
+        net.threshold = float(asked if asked is not None else stored)
+    return net
+
+
+def _shipped(name: str, threshold: float | None) -> nn.Module:
+    """The detector ``name`` with the weights shipped inside srlib (verified) and its card's threshold."""
+    from srlib._package_weights import find_packaged
+
+    entry = find_packaged("detector", name)
+    state, metadata = entry.read()
+    net = _build(name, json.loads(metadata.get("kwargs") or "{}"))
+    load_checked(
+        net,
+        state,
+        source=str(entry.files[0]),
+        what=f"detector {name!r}",
+        hint="The shipped file does not fit its detector: reinstall srlib (pip install --force-reinstall).",
+    )
+    net = _with_threshold(net.eval(), entry.card.get("threshold", metadata.get("threshold")), threshold)
+    net.srlib_pretrained = entry.name
+    return net
 
 
 def create_detector(
@@ -334,24 +330,15 @@ def create_detector(
     if pretrained and name == "block_period":
         pretrained = False  # nothing to load: the baseline has no weights
     if pretrained:
-        from srlib._package_weights import find_packaged
-
         if kwargs:
             raise ValueError(f"pretrained=True takes no architecture settings; got {sorted(kwargs)}.")
-        entry = find_packaged("detector", name)
-        net = _detector_from_state(*entry.read(), entry.files[0], threshold)
-        if threshold is None and entry.card.get("threshold") is not None:
-            net.threshold = float(entry.card["threshold"])
-        net.srlib_pretrained = entry.name
-        return net
+        return _shipped(name, threshold)
     check_kwargs(_DETECTORS[name], kwargs, what=f"Detector {name!r}", var_keyword=True)
     try:
-        net = _DETECTORS[name](**kwargs)
+        net = _build(name, kwargs)
     except TypeError as err:
         raise ValueError(f"bad settings for detector {name!r}: {err}") from err
-    if threshold is not None:
-        net.threshold = float(threshold)
-    return net
+    return _with_threshold(net, None, threshold)
 
 
 def resolve_detector(model: str = DEFAULT_DETECTOR, *, threshold: float | None = None) -> nn.Module:

@@ -8,9 +8,7 @@ accuracy, false-positive rate and ROC-AUC (torchmetrics, DDP-reducible) at the p
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import lightning as L
@@ -27,9 +25,7 @@ from torchmetrics.classification import (
     BinarySpecificity,
 )
 
-from srlib.lit.callbacks import ExportWeights
-
-__all__ = ["DetectorModule", "ExportDetector", "detection_metrics"]
+__all__ = ["DetectorModule", "detection_metrics"]
 
 METRIC_NAMES = ("precision", "recall", "f1", "accuracy", "fpr", "auroc")
 
@@ -150,17 +146,3 @@ class DetectorModule(L.LightningModule):
             "optimizer": optimizer,
             "lr_scheduler": {"scheduler": scheduler, "interval": self.scheduler_interval},
         }
-
-
-class ExportDetector(ExportWeights):
-    """:class:`~srlib.lit.callbacks.ExportWeights` for a detector: ``best.safetensors`` (highest
-    ``monitor``) after validation and ``last.safetensors`` at the end, written by :func:`save_detector`."""
-
-    def __init__(self, dirpath: str | os.PathLike, *, arch: str, monitor: str = "val/f1") -> None:
-        super().__init__(dirpath, monitor=monitor, mode="max")
-        self.arch = arch
-
-    def _save(self, trainer: L.Trainer, pl_module: L.LightningModule, path: Path) -> None:
-        from srlib.detect.models import save_detector
-
-        save_detector(pl_module.net, path, arch=self.arch, extra={"global_step": trainer.global_step})

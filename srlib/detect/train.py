@@ -111,9 +111,9 @@ def train_detector(cfg: DictConfig) -> dict[str, Any]:
     from hydra.utils import instantiate
 
     from srlib.detect.models import create_detector, load_detector, save_detector
-    from srlib.detect.module import DetectorModule, ExportDetector
+    from srlib.detect.module import DetectorModule
     from srlib.io import write_json
-    from srlib.lit.callbacks import AtomicCheckpointIO, LastCheckpoint
+    from srlib.lit.callbacks import AtomicCheckpointIO, ExportWeights, LastCheckpoint
     from srlib.lit.run import RUN_DIR_ENV, RecipeError, check_recipe, explain_build_error, open_run_dir
     from srlib.precision import auto_precision
 
@@ -142,7 +142,7 @@ def train_detector(cfg: DictConfig) -> dict[str, Any]:
         raise RecipeError(explain_build_error(err)) from err
 
     out_dir, resume_from = open_run_dir(cfg)
-    exporter = ExportDetector(out_dir, arch=arch, monitor="val/f1")
+    exporter = ExportWeights(out_dir, monitor="val/f1", mode="max")  # the detector knows its kind and arch
     every = int(OmegaConf.select(cfg, "callbacks.checkpoint_every_n_steps") or 200)
     last = LastCheckpoint(out_dir / "checkpoints", every_n_train_steps=every)
     trainer_kwargs = OmegaConf.to_container(cfg.trainer, resolve=True)

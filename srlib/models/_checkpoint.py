@@ -23,7 +23,7 @@ import json
 import logging
 import os
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -34,7 +34,6 @@ from torch.nn.modules import module as nn_module
 from srlib._fs import atomic_write
 from srlib._version import __version__
 from srlib.models._registry import (
-    ModelEntry,
     create_model,
     detection_order,
     get_model_entry,
@@ -73,16 +72,32 @@ FORMAT_VERSION = "1"
 
 
 def save_model(
-    model: nn.Module, path: str | os.PathLike, *, metadata: Mapping[str, str] | None = None
+    model: nn.Module,
+    path: str | os.PathLike,
+    *,
+    metadata: Mapping[str, str] | None = None,
+    arch: str | None = None,
+    kind: str | None = None,
+    dtype: torch.dtype | None = None,
 ) -> Path:
     """Write ``model``'s weights and config to a ``.safetensors`` file, atomically.
 
+    The one srlib weight format, for every kind of network: the header names the kind (SR networks,
+    the default, leave it out), the architecture, its weight tag, its full keyword config
+    (``srlib_config``), the scale and the srlib version, so one call rebuilds the network
+    (:func:`load_model`; ``srlib.load_detector`` for a detector).
+
     Args:
-        model: a registered srlib model (built by ``create_model`` or its class).
+        model: a registered srlib model (built by ``create_model`` or its class), or a network of
+            another registry (a detector) that says its ``srlib_kind`` and ``srlib_arch``.
         path: destination; ``.safetensors`` is appended when missing.
         metadata: extra string entries kept with the weights (for example ``frame_policy``, the JSON of
             the ``FramePairPolicy`` a video model was trained with); ``load_model`` returns them as
             ``model.srlib_file_metadata``.
+        arch: the registered name (default: the model's own).
+        kind: the kind of network (default: the model's ``srlib_kind``, else ``"sr"``).
+        dtype: store floating-point tensors in this dtype (``torch.float16`` halves the file; the
+            loaders cast them back to the network's).
 
     Returns:
         The path written.
@@ -97,20 +112,32 @@ def save_model(
     path = Path(path)
     if path.suffix != ".safetensors":
         path = path.with_name(path.name + ".safetensors")
+    kind = kind or getattr(model, "srlib_kind", "sr")
+    if arch is None:
+        arch = registered_name(model) if kind == "sr" else getattr(model, "srlib_arch", None)
+    if not arch:
+        raise ValueError(
+            f"save_model: the {kind} network {type(model).__name__} has no registered name; pass "
+            "arch=NAME (the name it is registered under)."
+        )
     config = dict(getattr(model, "srlib_config", {}))
     core = {
         "format": "srlib",
         "srlib_format_version": FORMAT_VERSION,
-        "arch": registered_name(model),
+        "arch": arch,
         "kwargs": json.dumps(config, sort_keys=True),
         "scale": str(getattr(model, "scale", config.get("scale", ""))),
         "srlib_version": __version__,
     }
+    if kind != "sr":
+        core["srlib_kind"] = kind
     tag = getattr(model, "srlib_tag", None)
     if tag:
         core["tag"] = tag
     extra = {str(k): str(v) for k, v in (metadata or {}).items() if k not in core}
     state = model.state_dict()
+    if dtype is not None:
+        state = {k: v.to(dtype) if v.is_floating_point() else v for k, v in state.items()}
     return atomic_write(path, lambda f: write_state_dict(f, state, {**extra, **core}))
 
 
@@ -158,17 +185,15 @@ def load_weights(
         ValueError: with every missing key, unexpected key and shape mismatch named (``strict``);
             ``NonFiniteWeightsError`` for NaN/inf values.
     """
-    state = _state_of(weights, allow_nonfinite)
     entry = get_model_entry(registered_name(model))
-    if entry.checkpoint_filter_fn is not None:
-        state = entry.checkpoint_filter_fn(state, model)
-    return load_checked(
+    return _load_into(
         model,
-        state,
-        source=_source(weights),
+        weights,
         what=f"model {entry.name!r} ({type(model).__name__})",
         hint="Check the architecture and its arguments (scale, depth, channels) against the file.",
         strict=strict,
+        allow_nonfinite=allow_nonfinite,
+        key_map=entry.checkpoint_filter_fn,
     )
 
 
@@ -186,15 +211,31 @@ def load_discriminator_weights(
         ValueError: naming missing keys, unexpected keys and shape mismatches; NaN/inf values
             (``NonFiniteWeightsError``, unless ``allow_nonfinite``).
     """
-    state = _state_of(weights, allow_nonfinite)
-    return load_checked(
+    return _load_into(
         model,
-        state,
-        source=_source(weights),
+        weights,
         what=f"discriminator {type(model).__name__}",
         hint="Check the discriminator name and its arguments (num_feat, input_size) against the file.",
         strict=strict,
+        allow_nonfinite=allow_nonfinite,
     )
+
+
+def _load_into(
+    model: nn.Module,
+    weights: str | os.PathLike | Mapping[str, torch.Tensor],
+    *,
+    what: str,
+    hint: str,
+    strict: bool,
+    allow_nonfinite: bool | None,
+    key_map: Callable[[dict, nn.Module], dict] | None = None,
+) -> nn.Module:
+    """``weights``' tensors (refused when non-finite), keys mapped by ``key_map``, checked into ``model``."""
+    state = _state_of(weights, allow_nonfinite)
+    if key_map is not None:
+        state = key_map(state, model)
+    return load_checked(model, state, source=_source(weights), what=what, hint=hint, strict=strict)
 
 
 def _source(weights: object) -> str:
@@ -277,8 +318,60 @@ def detect_architecture(state: Mapping[str, torch.Tensor]) -> tuple[str, dict[st
 # --- srlib metadata: validated before anything is allocated -----------------------------------------
 
 
-def _srlib_config(path: Path, metadata: Mapping[str, str]) -> tuple[ModelEntry, str, dict[str, Any]]:
-    """``(entry, name, kwargs)`` from srlib header metadata; any problem is one error naming the file."""
+#: ``build(arch, kwargs) -> network``: how the owner of a kind of network builds one of its names.
+Build = Callable[[str, dict[str, Any]], nn.Module]
+
+#: Where the files of each kind go, named when a file reaches the loader of another kind.
+_LOADERS = {"sr": "srlib.load_model(path)", "detector": "srlib.load_detector(path)"}
+_KIND_NAMES = {"sr": "super-resolution"}
+
+#: The entries of the format itself; the others come back as ``model.srlib_file_metadata``.
+_CORE_KEYS = (
+    "format",
+    "srlib_format_version",
+    "srlib_kind",
+    "arch",
+    "kwargs",
+    "scale",
+    "srlib_version",
+    "tag",
+)
+
+
+def _kind_of(metadata: Mapping[str, str]) -> str | None:
+    """The kind of network an srlib file holds (``"sr"``, ``"detector"``), ``None`` for a foreign file.
+
+    Detector files written before detectors shared the format carry ``srlib_kind`` and no ``format``
+    entry; their other entries (``arch``, ``kwargs``) are the same, so they are read as format 1.
+    """
+    if metadata.get("format") == "srlib" or metadata.get("srlib_kind"):
+        return metadata.get("srlib_kind", "sr")
+    return None
+
+
+def _check_kind(path: Path, metadata: Mapping[str, str], kind: str) -> None:
+    """Refuse a file that holds no srlib network of ``kind``, naming the loader its own kind goes to."""
+    found = _kind_of(metadata)
+    if found == kind or (found is None and kind == "sr"):  # foreign SR checkpoints are recognised by keys
+        return
+    if found is None:
+        raise WeightFileError(
+            f"Weight file {path} is not an srlib {kind} weight file (its metadata names no {kind} "
+            f"architecture): a foreign checkpoint, or weights of another program; {_LOADERS['sr']} "
+            "recognises foreign super-resolution checkpoints."
+        )
+    loader = _LOADERS.get(found, f"the loader of {found} networks")
+    raise WeightFileError(
+        f"Weight file {path} holds a {_KIND_NAMES.get(found, found)} network ({metadata.get('arch', '?')}), "
+        f"not a {_KIND_NAMES.get(kind, kind)} one; load it with {loader}."
+    )
+
+
+def _srlib_config(path: Path, metadata: Mapping[str, str], kind: str = "sr") -> tuple[str, dict[str, Any]]:
+    """``(name, kwargs)`` from srlib header metadata; any problem is one error naming the file.
+
+    The name is checked against the zoo for SR files; the builder of another kind checks its own.
+    """
 
     def bad(problem: str) -> WeightFileError:
         return WeightFileError(
@@ -286,6 +379,7 @@ def _srlib_config(path: Path, metadata: Mapping[str, str]) -> tuple[ModelEntry, 
             "written by this srlib's save_model, or it was edited; re-export it with srlib.save_model."
         )
 
+    _check_kind(path, metadata, kind)
     version = metadata.get("srlib_format_version", FORMAT_VERSION)
     if not version.isdigit():
         raise bad(f"srlib_format_version {version!r} is not a number")
@@ -298,12 +392,13 @@ def _srlib_config(path: Path, metadata: Mapping[str, str]) -> tuple[ModelEntry, 
         if not metadata.get(key):
             raise bad(f"the {key!r} entry is missing or empty")
     name = metadata["arch"]
-    if metadata.get("tag"):
-        name = f"{split_name(name)[0]}.{metadata['tag']}"
-    try:
-        entry = get_model_entry(name)
-    except ValueError as err:
-        raise bad(str(err)) from err
+    if kind == "sr":
+        if metadata.get("tag"):
+            name = f"{split_name(name)[0]}.{metadata['tag']}"
+        try:
+            get_model_entry(name)
+        except ValueError as err:
+            raise bad(str(err)) from err
     try:
         kwargs = json.loads(metadata["kwargs"])
     except json.JSONDecodeError as err:
@@ -316,7 +411,11 @@ def _srlib_config(path: Path, metadata: Mapping[str, str]) -> tuple[ModelEntry, 
             raise bad(f"'scale' must be a whole number, got {scale!r}")
         if "scale" in kwargs and kwargs["scale"] != int(scale):
             raise bad(f"'scale' says {scale} but 'kwargs' says {kwargs['scale']!r}")
-    return entry, name, kwargs
+    return name, kwargs
+
+
+def _zoo_build(name: str, kwargs: dict[str, Any]) -> nn.Module:
+    return create_model(name, **kwargs)
 
 
 class _TooBigError(Exception):
@@ -351,12 +450,12 @@ def _bounded_build(max_params: int, max_modules: int) -> Iterator[None]:
 
 
 def _check_against_header(
-    path: Path, name: str, kwargs: Mapping[str, Any], shapes: Mapping[str, tuple[int, ...]]
+    path: Path, name: str, kwargs: dict[str, Any], shapes: Mapping[str, tuple[int, ...]], build: Build
 ) -> None:
     """Build ``name(**kwargs)`` on the meta device and compare its tensor shapes with the file's."""
     try:
         with _bounded_build(max_params=2 * len(shapes) + 64, max_modules=8 * len(shapes) + 256):
-            meta = create_model(name, **kwargs)
+            meta = build(name, kwargs)
     except _TooBigError as err:
         raise WeightFileError(
             f"Weight file {path} asks for {name}({_short(kwargs)}), a network with {err}, but holds only "
@@ -386,7 +485,12 @@ def _short(kwargs: Mapping[str, Any]) -> str:
 
 
 def load_model(
-    path: str | os.PathLike, *, allow_nonfinite: bool | None = None, **overrides: Any
+    path: str | os.PathLike,
+    *,
+    allow_nonfinite: bool | None = None,
+    kind: str = "sr",
+    build: Build | None = None,
+    **overrides: Any,
 ) -> nn.Module:
     """Rebuild a model from a weight file alone, in eval mode.
 
@@ -395,10 +499,15 @@ def load_model(
     (for example ``scale=3`` for a multi-scale VDSR checkpoint). Weights holding NaN or infinite
     values are refused unless ``allow_nonfinite=True`` (or ``SRLIB_ALLOW_NONFINITE=1``).
 
+    Args:
+        kind: the kind of network the file must hold: ``"sr"`` (the zoo) or the kind of another
+            registry, whose owner passes ``build`` (``srlib.load_detector`` does, for detectors).
+        build: ``build(arch, kwargs) -> network`` for a kind other than ``"sr"``.
+
     Raises:
         FileNotFoundError: no such file.
-        WeightFileError: a corrupt file, or metadata that is missing, malformed or inconsistent; one
-            shard of a sharded set; ``NonFiniteWeightsError`` for NaN/inf values.
+        WeightFileError: a corrupt file, or metadata that is missing, malformed or inconsistent; a
+            file of another kind; one shard of a sharded set; ``NonFiniteWeightsError`` for NaN/inf.
 
     Example:
         >>> import tempfile, srlib
@@ -406,29 +515,33 @@ def load_model(
         >>> load_model(path).scale
         3
     """
+    if (kind == "sr") != (build is None):
+        raise ValueError(
+            f"load_model(kind={kind!r}) needs build= for a kind other than 'sr' (and only then)."
+        )
     path = Path(path)
     header = read_header(path)
-    if header is not None and header.metadata.get("format") == "srlib":
-        _, name, kwargs = _srlib_config(path, header.metadata)
+    metadata = header.metadata if header is not None else {}
+    if header is not None and _kind_of(metadata) is not None:
+        name, kwargs = _srlib_config(path, metadata, kind)
         kwargs = {**kwargs, **overrides}
         try:
-            _check_against_header(path, name, kwargs, header.shapes)
+            _check_against_header(path, name, kwargs, header.shapes, build or _zoo_build)
         except WeightFileError as err:
             shard = _shard_error(path)
             if shard is not None:
                 raise shard from err
             raise
         state = read_state_dict(path, header)[0]
-        log.debug(
-            "srlib checkpoint %s: %s %s (srlib %s)", path, name, kwargs, header.metadata.get("srlib_version")
-        )
+        log.debug("srlib checkpoint %s: %s %s (srlib %s)", path, name, kwargs, metadata.get("srlib_version"))
     else:
+        _check_kind(path, metadata, kind)
         state = read_state_dict(path, header)[0]
         name, detected = detect_architecture(state)
         kwargs = {**detected, **overrides}
         log.info("Recognised %s as %r with %s", path, name, detected)
     check_finite(state, path, allow=allow_nonfinite)
-    return _build_loaded(name, kwargs, state, header.metadata if header else {})
+    return _build_loaded(name, kwargs, state, metadata, source=path, build=build)
 
 
 _SHARD_NAME = re.compile(r"^(?P<name>.+)-(?P<index>\d{5})-of-(?P<count>\d{5})\.safetensors$")
@@ -462,13 +575,27 @@ def _shard_error(path: Path) -> WeightFileError | None:
 
 
 def _build_loaded(
-    name: str, kwargs: dict[str, Any], state: Mapping[str, torch.Tensor], metadata: Mapping[str, str]
+    name: str,
+    kwargs: dict[str, Any],
+    state: Mapping[str, torch.Tensor],
+    metadata: Mapping[str, str],
+    *,
+    source: str | os.PathLike,
+    build: Build | None,
 ) -> nn.Module:
     """The network ``name(**kwargs)`` with ``state`` (already checked finite) loaded strictly."""
-    model = create_model(name, **kwargs)
-    load_weights(model, state, strict=True, allow_nonfinite=True)
-    own = ("format", "srlib_format_version", "arch", "kwargs", "scale", "srlib_version", "tag")
-    model.srlib_file_metadata = {k: v for k, v in metadata.items() if k not in own}  # type: ignore[assignment]
+    if build is None:
+        model = create_model(name, **kwargs)
+        load_weights(model, state, strict=True, allow_nonfinite=True)
+    else:
+        model = load_checked(
+            build(name, kwargs),
+            state,
+            source=str(source),
+            what=f"{metadata.get('srlib_kind', 'network')} {name!r}",
+            hint="The file's metadata does not match its tensors: the file is damaged or was edited.",
+        )
+    model.srlib_file_metadata = {k: v for k, v in metadata.items() if k not in _CORE_KEYS}  # type: ignore[assignment]
     return model.eval()
 
 
@@ -478,16 +605,18 @@ def model_from_state(
     source: str | os.PathLike,
     *,
     allow_nonfinite: bool | None = None,
+    kind: str = "sr",
+    build: Build | None = None,
 ) -> nn.Module:
     """What :func:`load_model` gives for an srlib file, from tensors and metadata already read.
 
     For weights stored in several shards (``srlib/weights``), merged by the caller; ``source`` names
-    them in errors.
+    them in errors. ``kind`` and ``build``: as for :func:`load_model`.
 
     Raises:
         WeightFileError: metadata that is missing, malformed or inconsistent; tensors that do not fit;
             ``NonFiniteWeightsError`` for NaN/inf values (unless ``allow_nonfinite``).
     """
-    _, name, kwargs = _srlib_config(Path(source), metadata)
+    name, kwargs = _srlib_config(Path(source), metadata, kind)
     check_finite(state, source, allow=allow_nonfinite)
-    return _build_loaded(name, kwargs, state, metadata)
+    return _build_loaded(name, kwargs, state, metadata, source=source, build=build)

@@ -61,5 +61,5 @@ def test_bad_weight_file_is_one_line(tmp_path):
         timeout=120,
     )
     assert run.returncode == 2
-    assert run.stderr.startswith("error:") and "damaged or not a safetensors" in run.stderr
+    assert run.stderr.startswith("error:") and "not a readable safetensors file" in run.stderr
     assert "Traceback" not in run.stderr

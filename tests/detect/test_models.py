@@ -6,12 +6,15 @@ import json
 import shutil
 
 import pytest
+import safetensors.torch
 import torch
 
+import srlib
 from srlib._registry import Registry
 from srlib.detect import BlockPeriodDetector, create_detector, list_detectors, load_detector, save_detector
 from srlib.detect.data import pixelate
 from srlib.detect.models import DetectorWeightsError
+from srlib.models import WeightFileError
 
 
 @pytest.mark.parametrize("name", list_detectors())
@@ -81,8 +84,84 @@ def test_weight_file_errors(tmp_path):
         load_detector(tmp_path / "missing.safetensors")
     bad = tmp_path / "bad.safetensors"
     bad.write_bytes(b"\x08\x00\x00\x00\x00\x00\x00\x00garbage!")
-    with pytest.raises(DetectorWeightsError, match="damaged or not a safetensors"):
+    with pytest.raises(DetectorWeightsError, match="not a readable safetensors file"):
         create_detector(str(bad))
+
+
+def test_detector_files_are_srlib_weight_files(tmp_path):
+    from safetensors import safe_open
+
+    net = create_detector("mobilenetv3_canny", width=0.75, threshold=0.6)
+    path = save_detector(net, tmp_path / "d", extra={"global_step": 7})
+    with safe_open(str(path), framework="pt") as f:
+        meta, dtypes = f.metadata(), {f.get_tensor(k).dtype for k in f.keys()}  # noqa: SIM118
+    assert path.suffix == ".safetensors" and torch.float16 in dtypes
+    assert {k: meta[k] for k in ("format", "srlib_format_version", "srlib_kind", "arch")} == {
+        "format": "srlib",
+        "srlib_format_version": "1",
+        "srlib_kind": "detector",
+        "arch": "mobilenetv3_canny",
+    }
+    assert json.loads(meta["kwargs"])["width"] == 0.75 and meta["srlib_version"] == srlib.__version__
+    back = load_detector(path)
+    assert back.width == 0.75 and back.threshold == 0.6 and back.srlib_file_metadata["global_step"] == "7"
+    assert BlockPeriodDetector.srlib_kind == "detector" and back.srlib_arch == "mobilenetv3_canny"
+
+
+def test_baseline_settings_survive_a_weight_file(tmp_path):
+    path = save_detector(create_detector("block_period", center=0.3, periods=(2, 8)), tmp_path / "b")
+    back = load_detector(path, threshold=0.2)
+    assert (back.center, back.periods, back.threshold) == (0.3, (2, 8), 0.2)
+
+
+def test_the_sr_and_detector_loaders_send_each_other_s_files_back(tmp_path):
+    detector = save_detector(create_detector("block_period"), tmp_path / "det.safetensors")
+    with pytest.raises(
+        WeightFileError, match=r"holds a detector network \(block_period\).*srlib.load_detector"
+    ):
+        srlib.load_model(detector)
+    sr = srlib.save_model(srlib.create_model("bicubic", scale=2), tmp_path / "sr")
+    with pytest.raises(DetectorWeightsError, match=r"super-resolution network \(bicubic\).*srlib.load_model"):
+        load_detector(sr)
+    foreign = tmp_path / "foreign.safetensors"
+    safetensors.torch.save_file({"w": torch.zeros(2)}, str(foreign))
+    with pytest.raises(DetectorWeightsError, match="not an srlib detector weight file"):
+        load_detector(foreign)
+
+
+def test_detector_files_from_before_the_shared_format_still_load(tmp_path):
+    """The first detector files: ``srlib_kind`` and no ``format`` entry (as the shipped weights are)."""
+    net = create_detector("mobilenetv3_canny", edges=False).eval()
+    legacy = {
+        "srlib_kind": "detector",
+        "arch": "mobilenetv3_canny",
+        "kwargs": json.dumps({"edges": False, "width": 1.0}),
+        "threshold": "0.42",
+        "global_step": "3",
+    }
+    state = {k: v.half() if v.is_floating_point() else v for k, v in net.state_dict().items()}
+    path = tmp_path / "old.safetensors"
+    safetensors.torch.save_file({k: v.contiguous() for k, v in state.items()}, str(path), metadata=legacy)
+    back = load_detector(path)
+    assert back.edges is False and back.threshold == 0.42
+    x = torch.rand(1, 3, 64, 64)
+    with torch.inference_mode():
+        assert torch.allclose(net(x), back(x), atol=0.05)
+
+
+def test_export_weights_writes_a_trained_detector(tmp_path):
+    """Lightning's SR exporter (ExportWeights) serves detectors: the network says its kind and name."""
+    from types import SimpleNamespace
+
+    from srlib.lit.callbacks import ExportWeights
+
+    net = create_detector("block_period", center=0.25)
+    exporter = ExportWeights(tmp_path, monitor="val/f1")
+    exporter.on_train_end(
+        SimpleNamespace(is_global_zero=True, callbacks=[], datamodule=None), SimpleNamespace(net=net)
+    )
+    assert load_detector(exporter.last_path).center == 0.25
+    assert load_detector(exporter.best_path).center == 0.25
 
 
 def _copy_shipped(tmp_path, monkeypatch):
