@@ -12,7 +12,15 @@ Following kornia, there are three tiers:
 
 from srlib.degrade.base import RandomDegradation
 from srlib.degrade.bicubic import BicubicDegradation, BicubicDegradationConfig, quantize_8bit
-from srlib.degrade.config import BlurConfig, JPEGConfig, NoiseConfig, ResizeConfig, USMConfig, build_config
+from srlib.degrade.config import (
+    BlurConfig,
+    ClipConfig,
+    JPEGConfig,
+    NoiseConfig,
+    ResizeConfig,
+    USMConfig,
+    build_config,
+)
 from srlib.degrade.functional import (
     add_gaussian_noise,
     add_poisson_noise,
@@ -50,6 +58,7 @@ __all__ = [
     "BicubicJPEGDegradation",
     "BicubicNoiseDegradation",
     "BlurConfig",
+    "ClipConfig",
     "FirstOrderConfig",
     "FirstOrderDegradation",
     "FirstOrderParams",

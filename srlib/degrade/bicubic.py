@@ -36,19 +36,30 @@ class BicubicDegradation(nn.Module):
     Called on a batch on its device; returns ``(lr, hr)`` like every srlib degradation (the HR
     target passes through unchanged here).
 
+    Args:
+        scale: downscaling factor.
+        quantize: round the LR to 8 bit.
+        clip_consistent: check for and degrade clips ``(B, T, C, H, W)`` frame by frame, as the random
+            degradations do with this flag (bicubic has no random parameters, so every frame of a clip is
+            degraded alike anyway); 4-D batches are images either way.
+
     Shape:
-        - hr: ``(B, C, H, W)`` float in [0, 1] with ``H, W`` divisible by ``scale``.
-        - lr: ``(B, C, H/scale, W/scale)``.
+        - hr: ``(B, C, H, W)`` float in [0, 1] with ``H, W`` divisible by ``scale``; with ``clip_consistent``
+          also ``(B, T, C, H, W)``.
+        - lr: ``(B, C, H/scale, W/scale)`` (``(B, T, C, H/scale, W/scale)`` for clips).
 
     Example:
         >>> lr, hr = BicubicDegradation(scale=2)(torch.rand(2, 3, 16, 16))
         >>> lr.shape
         torch.Size([2, 3, 8, 8])
+        >>> BicubicDegradation(scale=2, clip_consistent=True)(torch.rand(2, 5, 3, 16, 16))[0].shape
+        torch.Size([2, 5, 3, 8, 8])
     """
 
-    def __init__(self, scale: int = 4, quantize: bool = True) -> None:
+    def __init__(self, scale: int = 4, quantize: bool = True, *, clip_consistent: bool = False) -> None:
         super().__init__()
         self.config = BicubicDegradationConfig(scale=int(scale), quantize=quantize)
+        self.clip_consistent = bool(clip_consistent)
 
     @property
     def scale(self) -> int:
@@ -62,5 +73,19 @@ class BicubicDegradation(nn.Module):
                 f"HR size {tuple(hr.shape[-2:])} is not divisible by scale {s}; crop it first "
                 "(datasets crop HR patches to a multiple of the scale)."
             )
+        if self.clip_consistent:
+            if hr.ndim not in (4, 5) or hr.shape[-3] not in (1, 3):
+                raise ValueError(
+                    "BicubicDegradation expects (B, C, H, W) images or (B, T, C, H, W) clips, C = 1 or 3; "
+                    f"got shape {tuple(hr.shape)}."
+                )
+            if hr.ndim == 5:
+                b, t = hr.shape[:2]
+                lr = self._downscale(hr.reshape(b * t, *hr.shape[2:]))
+                return lr.view(b, t, *lr.shape[1:]), hr
+        return self._downscale(hr), hr
+
+    def _downscale(self, hr: Tensor) -> Tensor:
+        s = self.config.scale
         lr = hr if s == 1 else imresize(hr.float(), 1.0 / s)
-        return (quantize_8bit(lr) if self.config.quantize else lr.clamp(0.0, 1.0)), hr
+        return quantize_8bit(lr) if self.config.quantize else lr.clamp(0.0, 1.0)

@@ -21,6 +21,7 @@ from srlib.ops.resize import resolve_filter
 
 __all__ = [
     "BlurConfig",
+    "ClipConfig",
     "JPEGConfig",
     "NoiseConfig",
     "ResizeConfig",
@@ -209,6 +210,40 @@ class JPEGConfig:
         _check_range("JPEGConfig", "quality", self.quality, low=1.0)
         if float(self.quality[1]) > 100:
             raise ValueError(f"JPEGConfig.quality must lie in [1, 100], got {self.quality}.")
+
+
+@dataclass(frozen=True)
+class ClipConfig:
+    """Per-frame variation inside a clip, for degradations built with ``clip_consistent=True``.
+
+    A clip draws one set of parameters (kernels, resize factors and filters, noise kind and level, JPEG
+    quality, step order) that all its frames share; only what varies from frame to frame in real video
+    varies here. Each frame draws its own offsets, uniformly:
+
+    Attributes:
+        jpeg_quality_jitter: JPEG quality of a frame = the clip's quality ± up to this many points (a
+            codec's rate control moves compression strength a little from frame to frame); the result
+            is kept inside the step's configured quality range.
+        noise_level_jitter: Gaussian σ and Poisson scale of a frame = the clip's level × (1 ± up to this
+            fraction); kept inside the step's configured range. The noise images themselves are new in
+            every frame (sensor noise is not frozen in time).
+
+    ``0`` for both gives frames that differ only in their noise images.
+    """
+
+    jpeg_quality_jitter: float = 5.0
+    noise_level_jitter: float = 0.1
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= float(self.jpeg_quality_jitter) <= 50.0:
+            raise ValueError(
+                "ClipConfig.jpeg_quality_jitter must be in [0, 50] quality points, "
+                f"got {self.jpeg_quality_jitter}."
+            )
+        if not 0.0 <= float(self.noise_level_jitter) < 1.0:
+            raise ValueError(
+                f"ClipConfig.noise_level_jitter must be a fraction in [0, 1), got {self.noise_level_jitter}."
+            )
 
 
 @dataclass(frozen=True)

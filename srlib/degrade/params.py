@@ -16,12 +16,12 @@ from __future__ import annotations
 import dataclasses
 import math
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import torch
 from torch import Tensor
 
-from srlib.degrade.config import BlurConfig, JPEGConfig, NoiseConfig, ResizeConfig
+from srlib.degrade.config import BlurConfig, ClipConfig, JPEGConfig, NoiseConfig, ResizeConfig
 from srlib.degrade.functional import RESIZE_FILTERS
 from srlib.degrade.kernels import KERNEL_TYPES, SINC, mixed_kernels
 
@@ -35,6 +35,8 @@ __all__ = [
     "ResizeGenerator",
     "ResizeParams",
     "SincGenerator",
+    "jitter_frames",
+    "repeat_frames",
     "select",
 ]
 
@@ -55,6 +57,68 @@ def select(params: P, index: Tensor) -> P:
             v = select(v, index)
         values[f.name] = v
     return dataclasses.replace(params, **values)  # type: ignore[type-var]
+
+
+def repeat_frames(params: P, clips: int, frames: int) -> P:
+    """Per-frame parameters of ``clips`` clips of ``frames`` frames: each clip's record repeated.
+
+    Row ``b * frames + t`` holds clip ``b``'s parameters (the order of ``clip.reshape(B * T, ...)``).
+    Batch-wide fields (the noise seeds) are kept.
+
+    Example:
+        >>> p = repeat_frames(JPEGParams(torch.tensor([True, False]), torch.tensor([40.0, 80.0])), 2, 3)
+        >>> p.quality.tolist()
+        [40.0, 40.0, 40.0, 80.0, 80.0, 80.0]
+    """
+    return select(params, torch.arange(int(clips)).repeat_interleave(int(frames)))
+
+
+def _signed(n: int, g: torch.Generator | None) -> Tensor:
+    return 2.0 * torch.rand(n, generator=g, dtype=torch.float64) - 1.0
+
+
+def jitter_frames(params: P, clip: ClipConfig, config: Any, generator: torch.Generator | None = None) -> P:
+    """Add the per-frame variation of :class:`~srlib.degrade.ClipConfig` to repeated clip parameters.
+
+    Every :class:`JPEGParams` field of the record gets its quality moved by up to
+    ``±clip.jpeg_quality_jitter`` points and every :class:`NoiseParams` field its Gaussian σ and Poisson
+    scale multiplied by ``1 ± clip.noise_level_jitter`` (one factor per frame for both), independently per
+    frame, in the record's field order. The results are clamped to the range of the same-named field of
+    ``config`` when it is a :class:`JPEGConfig` / :class:`NoiseConfig` (``jpeg1`` ↔ ``config.jpeg1``),
+    else to quality [1, 100] and levels >= 0. A bare :class:`JPEGParams` / :class:`NoiseParams` is jittered
+    itself, ``config`` then being its step's config (or ``None``). Everything else (which steps apply,
+    kernels, sizes, filters, noise kind, seeds) is left as it is. A fixed count of numbers is drawn per
+    frame and field.
+
+    Example:
+        >>> p = repeat_frames(JPEGParams(torch.tensor([True]), torch.tensor([50.0])), 1, 4)
+        >>> q = jitter_frames(p, ClipConfig(jpeg_quality_jitter=3), None, torch.Generator().manual_seed(0))
+        >>> bool(((q.quality - 50).abs() <= 3).all()), q.quality.unique().numel()
+        (True, 4)
+    """
+    if isinstance(params, (JPEGParams, NoiseParams)):  # a bare step record; config is that step's
+        return _jitter_step(params, config, clip, generator)  # type: ignore[return-value]
+    values: dict[str, Any] = {}
+    for f in dataclasses.fields(params):  # type: ignore[arg-type]
+        v = getattr(params, f.name)
+        if isinstance(v, (JPEGParams, NoiseParams)):
+            values[f.name] = _jitter_step(v, getattr(config, f.name, None), clip, generator)
+    return dataclasses.replace(params, **values)  # type: ignore[type-var]
+
+
+def _jitter_step(
+    v: JPEGParams | NoiseParams, step: Any, clip: ClipConfig, generator: torch.Generator | None
+) -> JPEGParams | NoiseParams:
+    if isinstance(v, JPEGParams):
+        lo, hi = step.quality if isinstance(step, JPEGConfig) else (1.0, 100.0)
+        quality = v.quality + float(clip.jpeg_quality_jitter) * _signed(len(v), generator)
+        return dataclasses.replace(v, quality=quality.clamp(float(lo), float(hi)))
+    factor = 1.0 + float(clip.noise_level_jitter) * _signed(len(v), generator)
+    sigma, scale = v.sigma * factor, v.scale * factor
+    if isinstance(step, NoiseConfig):
+        sigma = sigma.clamp(float(step.sigma[0]), float(step.sigma[1]))
+        scale = scale.clamp(float(step.poisson_scale[0]), float(step.poisson_scale[1]))
+    return dataclasses.replace(v, sigma=sigma.clamp(min=0.0), scale=scale.clamp(min=0.0))
 
 
 def _uniform(n: int, low: float, high: float, g: torch.Generator | None) -> Tensor:

@@ -34,6 +34,12 @@ drawn group by group on the canvases from one seeded generator; the first resize
 output size (``F.interpolate(size=...)``) where BasicSR passes ``scale_factor``, which moves sample
 positions by a fraction of a pixel. With noise and JPEG off, the batched result equals the per-image
 computation (tested).
+
+Clips (``clip_consistent=True``): a ``(B, T, C, H, W)`` batch draws the parameters above once per clip and
+shares them across its frames (kernels, resize factors and filters, noise kind, colour and level, step
+order, which steps apply); per frame only the JPEG qualities (± ``clip.jpeg_quality_jitter`` points) and
+the noise levels (× 1 ± ``clip.noise_level_jitter``) move, and every frame gets its own noise images (see
+:class:`~srlib.degrade.ClipConfig` and :class:`~srlib.degrade.RandomDegradation`).
 """
 
 from __future__ import annotations
@@ -49,6 +55,7 @@ from srlib.degrade._steps import blur_step, jpeg_step, noise_generator, noise_st
 from srlib.degrade.base import RandomDegradation
 from srlib.degrade.config import (
     BlurConfig,
+    ClipConfig,
     JPEGConfig,
     NoiseConfig,
     ResizeConfig,
@@ -91,6 +98,8 @@ class RealESRGANConfig:
         usm: unsharp masking of the HR (target and/or degradation input).
         quantize: round the LR to 8-bit levels.
         max_groups: at most this many size groups after the first resize (1 = one canvas for all).
+        clip: per-frame variation of clips (used with ``clip_consistent=True`` only): JPEG quality
+            ± 5 points, noise level × (1 ± 0.1) by default.
     """
 
     scale: int = 4
@@ -112,6 +121,7 @@ class RealESRGANConfig:
     usm: USMConfig = field(default_factory=USMConfig)
     quantize: bool = True
     max_groups: int = 4
+    clip: ClipConfig = field(default_factory=ClipConfig)
 
     def __post_init__(self) -> None:
         if int(self.scale) < 1:
@@ -196,13 +206,16 @@ class RealESRGANDegradation(RandomDegradation[RealESRGANParams]):
         config: a :class:`RealESRGANConfig` (default: the published settings).
         seed: seed of the module's own generator (``None``: torch's default generator).
         generator: a CPU ``torch.Generator`` to draw from instead.
+        clip_consistent: also degrade clips ``(B, T, C, H, W)`` with one parameter set per clip (module
+            docstring); :attr:`last_params` then holds the ``B·T`` per-frame parameters.
         **overrides: fields of :class:`RealESRGANConfig` to change; nested ones may be mappings, e.g.
             ``noise2={"sigma": (1, 10)}``.
 
     Shape:
-        - hr: ``(B, C, H, W)`` float in [0, 1], ``C`` ∈ {1, 3}, ``H, W`` divisible by ``scale``.
-        - lr: ``(B, C, H/scale, W/scale)`` on 8-bit levels; returned hr: like the input (USM-sharpened when
-          ``usm.sharpen_target``).
+        - hr: ``(B, C, H, W)`` float in [0, 1], ``C`` ∈ {1, 3}, ``H, W`` divisible by ``scale``; with
+          ``clip_consistent`` also ``(B, T, C, H, W)``.
+        - lr: ``(B, C, H/scale, W/scale)`` (``(B, T, ...)`` for clips) on 8-bit levels; returned hr: like the
+          input (USM-sharpened when ``usm.sharpen_target``).
 
     Example:
         >>> deg = RealESRGANDegradation(scale=4, seed=0)
@@ -210,6 +223,10 @@ class RealESRGANDegradation(RandomDegradation[RealESRGANParams]):
         >>> lr.shape
         torch.Size([2, 3, 16, 16])
         >>> lr2, _ = deg(hr=torch.rand(2, 3, 64, 64), params=deg.last_params)  # replay the parameters
+        >>> clips = RealESRGANDegradation(scale=4, seed=0, clip_consistent=True)
+        >>> lr, hr = clips(torch.rand(2, 5, 3, 32, 32))  # two clips of five frames
+        >>> lr.shape, len(clips.last_params.jpeg2)
+        (torch.Size([2, 5, 3, 8, 8]), 10)
     """
 
     def __init__(
@@ -218,9 +235,10 @@ class RealESRGANDegradation(RandomDegradation[RealESRGANParams]):
         *,
         seed: int | None = None,
         generator: torch.Generator | None = None,
+        clip_consistent: bool = False,
         **overrides: Any,
     ) -> None:
-        super().__init__(seed=seed, generator=generator)
+        super().__init__(seed=seed, generator=generator, clip_consistent=clip_consistent)
         self.config = build_config(RealESRGANConfig, config, **overrides)
         c = self.config
         self._kernel1, self._kernel2 = KernelGenerator(c.blur1), KernelGenerator(c.blur2)
@@ -314,4 +332,5 @@ class RealESRGANDegradation(RandomDegradation[RealESRGANParams]):
 
     def extra_repr(self) -> str:
         c = self.config
-        return f"scale={c.scale}, sharpen_target={c.usm.sharpen_target}, max_groups={c.max_groups}"
+        clips = f", clip_consistent=True, clip={c.clip}" if self.clip_consistent else ""
+        return f"scale={c.scale}, sharpen_target={c.usm.sharpen_target}, max_groups={c.max_groups}{clips}"
