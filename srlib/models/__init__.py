@@ -6,6 +6,7 @@ import graph inside ``srlib.models`` flows one way (``tests/models/test_layering
     _state_io, _contract          leaves: files and tensors / the input contract
         -> _registry              entries (kind, detector, detection order, tags); no architecture
             -> vdsr, hat, ..., discriminators     each registers its entries
+               (the video models vsr_frame/_window/_recurrent share _vsr_blocks, below them)
                 -> _checkpoint    save/load/detect through the registry
                     -> _blend, _pretrained   network interpolation / srlib's shipped weights
                         -> __init__   imports them all
@@ -22,6 +23,9 @@ from srlib.models import (  # noqa: F401 - importing the files registers their e
     srresnet,
     srvgg,
     vdsr,
+    vsr_frame,
+    vsr_recurrent,
+    vsr_window,
 )
 from srlib.models._blend import blend_models
 from srlib.models._checkpoint import (
@@ -52,6 +56,7 @@ from srlib.models._registry import (
     create_discriminator,
     get_discriminator_entry,
     get_model_entry,
+    is_temporal,
     list_discriminators,
     list_models,
     model_info,
@@ -69,6 +74,9 @@ from srlib.models.rrdbnet import RRDBNet
 from srlib.models.srresnet import MiniSRResNet
 from srlib.models.srvgg import SRVGGNetCompact
 from srlib.models.vdsr import VDSR
+from srlib.models.vsr_frame import VSRFrame
+from srlib.models.vsr_recurrent import VSRRecurrent
+from srlib.models.vsr_window import VSRWindow
 
 __all__ = [
     "ALLOW_NONFINITE_ENV",
@@ -88,6 +96,9 @@ __all__ = [
     "SRVGGNetCompact",
     "UNetDiscriminatorSN",
     "VGGDiscriminator",
+    "VSRFrame",
+    "VSRRecurrent",
+    "VSRWindow",
     "WeightFileError",
     "WeightTag",
     "blend_models",
@@ -97,6 +108,7 @@ __all__ = [
     "detect_architecture",
     "get_discriminator_entry",
     "get_model_entry",
+    "is_temporal",
     "list_discriminators",
     "list_models",
     "list_pretrained",

@@ -11,7 +11,9 @@ keyword defaults fix one configuration (``hat_s`` and ``hat`` share a class, for
 An entry carries everything tools need without importing the architecture again: its ``kind``
 (``"sr"`` or ``"discriminator"``), the checkpoint ``detector`` and the names it must be tried
 ``detect_before``, its weight ``tags`` (timm style: ``minisrresnet.gan``), the key mapping for
-foreign checkpoints and the :class:`ModelInfo` flags.
+foreign checkpoints and the :class:`ModelInfo` flags, among them whether the network works across
+time (``frames`` input frames per output frame for a sliding window, ``recurrent`` for a carried
+state; :func:`is_temporal`).
 
 The entries live in two :class:`srlib._registry.Registry` objects (``"model"`` and
 ``"discriminator"``: their own listings and messages) that share one namespace, so a name means one
@@ -44,6 +46,7 @@ __all__ = [
     "detection_order",
     "get_discriminator_entry",
     "get_model_entry",
+    "is_temporal",
     "list_discriminators",
     "list_models",
     "model_info",
@@ -94,6 +97,8 @@ class ModelEntry:
     detect_before: tuple[str, ...] = ()
     tags: tuple[WeightTag, ...] = ()
     any_scale_weights: bool = False
+    frames: int = 1
+    recurrent: bool = False
 
     def valid_kwargs(self) -> list[str]:
         """Keyword arguments accepted by the class (``scale`` among them for SR networks)."""
@@ -127,6 +132,12 @@ class ModelInfo:
         params: number of unique trainable parameters (``None`` for a name only).
         paper: the citation.
         tag: the weight tag (``"gan"`` for ``minisrresnet.gan``), ``None`` for the plain name.
+        frames: input frames per output frame: ``2k+1`` for a sliding-window video model (its
+            ``radius`` is ``k``), 1 for image models and recurrent ones.
+        recurrent: whether the model carries a state from frame to frame (``init_state``/``step``).
+
+    A model is *temporal* (takes ``(B, T, 3, h, w)`` clips, not images) when ``frames > 1`` or
+    ``recurrent``: see :func:`is_temporal`.
     """
 
     name: str
@@ -139,6 +150,13 @@ class ModelInfo:
     params: int | None
     paper: str
     tag: str | None = None
+    frames: int = 1
+    recurrent: bool = False
+
+    @property
+    def temporal(self) -> bool:
+        """Whether the model works on clips (``frames > 1`` or ``recurrent``)."""
+        return self.frames > 1 or self.recurrent
 
 
 def _tag_aliases(entry: ModelEntry) -> tuple[str, ...]:
@@ -173,14 +191,20 @@ def register_model(
     detect_before: Iterable[str] = (),
     tags: Iterable[WeightTag] = (),
     any_scale_weights: bool = False,
+    frames: int = 1,
+    recurrent: bool = False,
 ) -> Any:
     """Register an entrypoint function (usable as ``@register_model`` or ``@register_model(...)``).
 
     The entrypoint's return annotation must be the network class; its keyword defaults (if any)
     are the configuration it stands for. Its docstring's first line becomes the description.
     ``detector`` recognises foreign checkpoints of this entry; ``detect_before`` names entries whose
-    detectors would also accept them and must therefore be tried after this one.
+    detectors would also accept them and must therefore be tried after this one. A video model declares
+    ``frames`` (``2k+1`` input frames per output frame for a sliding window, the default
+    configuration's) or ``recurrent=True`` (a state carried between frames).
     """
+    if isinstance(frames, bool) or not isinstance(frames, int) or frames < 1 or frames % 2 == 0:
+        raise ValueError(f"register_model frames must be an odd positive integer (2k+1), got {frames!r}.")
 
     def wrap(func: Callable[..., nn.Module]) -> Callable[..., nn.Module]:
         cls, defaults, description = inspect_entrypoint(func)
@@ -206,6 +230,8 @@ def register_model(
             detect_before=tuple(detect_before),
             tags=tuple(tags),
             any_scale_weights=any_scale_weights,
+            frames=frames,
+            recurrent=bool(recurrent),
         )
         _add(entry)
         return func
@@ -422,12 +448,14 @@ def model_info(model_or_name: nn.Module | str) -> ModelInfo:
     """
     if isinstance(model_or_name, str):
         entry, scale, params = get_model_entry(model_or_name), None, None
-        tag = split_name(model_or_name)[1]
+        tag, frames = split_name(model_or_name)[1], entry.frames
     else:
         entry = get_model_entry(registered_name(model_or_name))
         scale = getattr(model_or_name, "scale", None)
         unique = {id(p): p.numel() for p in model_or_name.parameters()}
         params, tag = sum(unique.values()), getattr(model_or_name, "srlib_tag", None)
+        # A sliding-window instance built with another radius than the entry's default says so.
+        frames = int(getattr(model_or_name, "frames", entry.frames))
     return ModelInfo(
         name=entry.name,
         scale=int(scale or entry.default_scale),
@@ -439,7 +467,30 @@ def model_info(model_or_name: nn.Module | str) -> ModelInfo:
         params=params,
         paper=entry.paper,
         tag=tag,
+        frames=frames,
+        recurrent=entry.recurrent,
     )
+
+
+def is_temporal(model_or_name: nn.Module | str) -> bool:
+    """Whether a model (instance or registered name) works on clips ``(B, T, 3, h, w)``, not images.
+
+    True for sliding-window models (``ModelInfo.frames > 1``) and recurrent ones
+    (``ModelInfo.recurrent``). An unregistered module is judged by the streaming interface it has:
+    ``forward_window`` with a ``radius`` above 0, or ``init_state`` and ``step``.
+
+    Example:
+        >>> is_temporal("vsr_recurrent"), is_temporal("vsr_frame")
+        (True, False)
+    """
+    if isinstance(model_or_name, nn.Module):
+        try:
+            registered_name(model_or_name)
+        except ValueError:
+            model = model_or_name
+            window = hasattr(model, "forward_window") and int(getattr(model, "radius", 0)) > 0
+            return window or (hasattr(model, "init_state") and hasattr(model, "step"))
+    return model_info(model_or_name).temporal
 
 
 def registered_name(model: nn.Module) -> str:

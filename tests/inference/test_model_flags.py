@@ -32,6 +32,10 @@ LIGHT = {
 }
 
 
+#: Video models take clips; their flags are checked in tests/models/test_temporal.py.
+IMAGE_MODELS = [n for n in srlib.list_models() if not srlib.models.model_info(n).temporal]
+
+
 def _build(name: str) -> torch.nn.Module:
     scales = srlib.models.get_model_entry(name).scales
     torch.manual_seed(0)
@@ -49,7 +53,7 @@ def _receptive_radius(net: torch.nn.Module, size: int = 96) -> int:
     return int(max((rows - centre).abs().max(), (cols - centre).abs().max()))
 
 
-@pytest.mark.parametrize("name", srlib.list_models())
+@pytest.mark.parametrize("name", IMAGE_MODELS)
 def test_size_multiple_holds(name: str) -> None:
     net = _build(name)
     info = srlib.model_info(net)
@@ -67,7 +71,7 @@ def test_size_multiple_holds(name: str) -> None:
     )
 
 
-@pytest.mark.parametrize("name", srlib.list_models())
+@pytest.mark.parametrize("name", IMAGE_MODELS)
 def test_supports_half_means_bf16_stays_close(name: str) -> None:
     net = _build(name)
     x = torch.rand(1, 3, 24, 20)
@@ -84,7 +88,7 @@ def test_supports_half_means_bf16_stays_close(name: str) -> None:
             Upscaler(net, dtype="bf16")
 
 
-@pytest.mark.parametrize("name", srlib.list_models())
+@pytest.mark.parametrize("name", IMAGE_MODELS)
 def test_supports_tiling_means_tiles_give_the_whole(name: str) -> None:
     net = _build(name)
     info = srlib.model_info(net)

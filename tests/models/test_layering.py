@@ -21,12 +21,16 @@ ARCHITECTURES = {
     "srresnet",
     "srvgg",
     "vdsr",
+    "vsr_frame",
+    "vsr_recurrent",
+    "vsr_window",
 }
 #: Lower number = lower layer. A module may import only modules of a strictly lower layer.
 LAYERS = {
     "_state_io": 0,
     "_contract": 0,
     "_registry": 1,
+    "_vsr_blocks": 1,
     **dict.fromkeys(ARCHITECTURES, 2),
     "_checkpoint": 3,
     "_blend": 4,
