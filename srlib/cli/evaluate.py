@@ -44,11 +44,13 @@ from srlib.evaluation import (
     evaluate_folder,
     evaluate_images,
     evaluate_table,
+    evaluate_video_pairs,
     format_table,
     load_images,
     measure_cost,
     plot_quality_vs_speed,
     super_resolve,
+    write_temporal_profile,
 )
 from srlib.models import resolve_model
 
@@ -126,7 +128,17 @@ def build_parser() -> ArgumentParser:
         action="append",
         default=[],
         metavar="DIR",
-        help="paired clips DIR/lr/NAME.mp4 + DIR/hr/NAME.mp4 (every 25th frame, matched by timestamp)",
+        help="paired clips DIR/lr/NAME.mp4 + DIR/hr/NAME.mp4: every frame (matched by timestamp) through "
+        "each model in order (video models with their window or state), PSNR/SSIM and tdiff_psnr",
+    )
+    parser.add_argument(
+        "--video-policy",
+        default=None,
+        choices=["none", "resize_lr", "resize_hr", "crop"],
+        help="size policy for clip pairs not exactly --scale apart (144p/480p: resize_hr)",
+    )
+    parser.add_argument(
+        "--profile", help="with --video-pairs: write a temporal profile (one pixel row over time) PNG here"
     )
     parser.add_argument("--scale", type=_scales, nargs="+", required=True, help="one or more: --scale 2 3 4")
     parser.add_argument("--json", help="write the table (with per-image scores) to this JSON file")
@@ -175,11 +187,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     """CLI entry point (``python -m srlib.evaluate``)."""
     args = build_parser().parse_args(argv)
     setup_cli_logging(logging.INFO)
-    return run_cli(lambda: _run(args), outputs=[args.json, args.md, args.csv, args.plot, args.crops])
+    outputs = [args.json, args.md, args.csv, args.plot, args.profile, args.crops]
+    return run_cli(lambda: _run(args), outputs=outputs)
 
 
 def _run(args: Namespace) -> int:
-    for path in (args.json, args.md, args.csv, args.plot):
+    for path in (args.json, args.md, args.csv, args.plot, args.profile):
         if path:
             check_writable(path)
     if args.crops:
@@ -192,38 +205,69 @@ def _run(args: Namespace) -> int:
         raise ValueError(
             "Give --data SET (or a folder of HR images), --pairs HR_DIR LR_DIR or --video-pairs DIR."
         )
-    table = evaluate_table(
-        _split(args.model),
-        _split([d for group in args.data for d in group]),
-        [s for group in args.scale for s in group],
-        weights=args.weights,
-        device=args.device,
-        dtype=args.dtype,
-        speed_size=args.speed_size,
-        speed_warmup=args.speed_warmup,
-        speed_runs=args.speed_runs,
-        lpips=None if args.lpips == "none" else args.lpips,
-        lpips_weights=args.lpips_weights,
-        crops=args.crops,
-        crop_size=args.crop_size,
-        crop_zoom=args.crop_zoom,
-        max_pixels=args.max_pixels,
-        pairs=[tuple(p) for p in args.pairs],
-        video_pairs=args.video_pairs,
-    )
-    if args.per_image or len(table.evaluated) == 1:
-        for row in table.evaluated:
-            assert row.result is not None
-            print(format_table(row.result) + "\n")
-    markdown = table.to_markdown()
+    scales = [s for group in args.scale for s in group]
+    table = None
+    if args.data or args.pairs:
+        table = evaluate_table(
+            _split(args.model),
+            _split([d for group in args.data for d in group]),
+            scales,
+            weights=args.weights,
+            device=args.device,
+            dtype=args.dtype,
+            speed_size=args.speed_size,
+            speed_warmup=args.speed_warmup,
+            speed_runs=args.speed_runs,
+            lpips=None if args.lpips == "none" else args.lpips,
+            lpips_weights=args.lpips_weights,
+            crops=args.crops,
+            crop_size=args.crop_size,
+            crop_zoom=args.crop_zoom,
+            max_pixels=args.max_pixels,
+            pairs=[tuple(p) for p in args.pairs],
+        )
+    videos = [
+        evaluate_video_pairs(
+            _split(args.model),
+            root,
+            scale=scale,
+            device=args.device,
+            dtype=args.dtype,
+            policy={"size_policy": args.video_policy} if args.video_policy else None,
+            speed_size=args.speed_size,
+            speed_warmup=args.speed_warmup,
+            speed_runs=args.speed_runs,
+        )
+        for root in args.video_pairs
+        for scale in dict.fromkeys(scales)
+    ]
+    markdown = ""
+    if table is not None:
+        if args.per_image or len(table.evaluated) == 1:
+            for row in table.evaluated:
+                assert row.result is not None
+                print(format_table(row.result) + "\n")
+        markdown = table.to_markdown()
+    markdown += "".join(("\n" if markdown else "") + v.to_markdown() for v in videos)
     print(markdown, end="")
-    for path, text in ((args.md, markdown), (args.csv, table.to_csv())):
+    outputs = [(args.md, markdown)] + ([(args.csv, table.to_csv())] if table is not None else [])
+    for path, text in outputs:
         if path:
             print(f"table written to {atomic_write(path, lambda f, t=text: f.write(t.encode()))}")
     if args.json:
-        print(f"table written to {write_json(args.json, table.to_dict())}")
+        data = table.to_dict() if table is not None else {}
+        if videos:
+            data["video"] = [v.to_dict() for v in videos]
+        print(f"table written to {write_json(args.json, data)}")
     if args.plot:
+        if table is None:
+            raise ValueError("--plot draws the image table: give --data or --pairs too.")
         print(f"plot written to {plot_quality_vs_speed(table, args.plot)}")
+    if args.profile:
+        if not videos:
+            raise ValueError("--profile draws a clip of --video-pairs: give --video-pairs DIR.")
+        rows = {name: [r[:, None] for r in rows] for name, rows in videos[0].profiles.items()}
+        print(f"temporal profile written to {write_temporal_profile(args.profile, rows, row=0)}")
     if args.crops:
         print(f"crops written under {args.crops}")
     return 0

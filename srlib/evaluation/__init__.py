@@ -11,6 +11,8 @@ neither Lightning nor any command line. One concept per module:
 - :mod:`~srlib.evaluation.cost`: :func:`measure_cost` (parameters, size, FLOPs, frames/s) and
   :func:`device_name`.
 - :mod:`~srlib.evaluation.table`: :func:`evaluate_table`, models x sets x scales with each model's cost.
+- :mod:`~srlib.evaluation.video`: :func:`evaluate_video_pairs`, every frame of paired clips through
+  image and video models alike, with ``tdiff_psnr`` (flicker) and the cost per output frame.
 - :mod:`~srlib.evaluation.visuals`: crop sheets (:func:`detail_window`) and :func:`plot_quality_vs_speed`.
 
 Example:
@@ -48,13 +50,21 @@ from srlib.evaluation.scoring import (
     super_resolve,
 )
 from srlib.evaluation.table import WEIGHT_SUFFIXES, evaluate_table, resolve_data
-from srlib.evaluation.visuals import detail_window, plot_quality_vs_speed
+from srlib.evaluation.video import ClipScore, VideoEvaluation, VideoRow, evaluate_video_pairs
+from srlib.evaluation.visuals import (
+    detail_window,
+    plot_quality_vs_speed,
+    profile_row,
+    temporal_profile,
+    write_temporal_profile,
+)
 
 __all__ = [
     "CSV_COLUMNS",
     "PROTOCOL",
     "UNAVAILABLE",
     "WEIGHT_SUFFIXES",
+    "ClipScore",
     "EvaluationResult",
     "EvaluationTable",
     "ImageScore",
@@ -63,17 +73,23 @@ __all__ = [
     "OutputHook",
     "Sample",
     "TableRow",
+    "VideoEvaluation",
+    "VideoRow",
     "detail_window",
     "device_name",
     "evaluate_folder",
     "evaluate_images",
     "evaluate_table",
+    "evaluate_video_pairs",
     "format_table",
     "load_images",
     "measure_cost",
     "plot_quality_vs_speed",
+    "profile_row",
     "resolve_data",
     "sample_input",
     "samples_of",
     "super_resolve",
+    "temporal_profile",
+    "write_temporal_profile",
 ]

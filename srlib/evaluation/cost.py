@@ -6,6 +6,7 @@ import os
 import platform
 import statistics
 import time
+from functools import partial
 from pathlib import Path
 
 import torch
@@ -13,6 +14,7 @@ from torch import nn
 
 from srlib.evaluation.results import ModelCost
 from srlib.inference.engine import Upscaler
+from srlib.inference.temporal import TemporalStream
 
 __all__ = ["device_name", "measure_cost"]
 
@@ -27,6 +29,9 @@ def measure_cost(
     device: str | torch.device | None = None,
 ) -> ModelCost:
     """Parameters, fp32 size, FLOPs and median frames/s of ``model`` on one ``input_size`` input.
+
+    A video model is measured per output frame in steady state: one window call (its window full)
+    or one recurrent step.
 
     Args:
         model: a network (run through an :class:`~srlib.inference.Upscaler` with ``dtype`` and
@@ -52,12 +57,18 @@ def measure_cost(
     )
     w, h = input_size
     x = torch.rand(1, 3, h, w)
+    one_frame = partial(up, x)
+    if up.flags.temporal:  # one output frame: a window call or a recurrent step, in steady state
+        stream = TemporalStream(up, scene_cut=None)
+        for _ in range(stream.delay):  # fill the window: these pushes return nothing yet
+            stream.push(x)
+        one_frame = partial(stream.push, x)
     with FlopCounterMode(display=False) as counter:
-        up(x)
+        one_frame()
     times = []
     for i in range(max(0, warmup) + max(0, runs)):
         start = time.perf_counter()
-        up(x)  # the output comes back on the CPU, so the time includes the device's work
+        one_frame()  # the output comes back on the CPU, so the time includes the device's work
         if i >= warmup:
             times.append(time.perf_counter() - start)
     fps = 1.0 / statistics.median(times) if times else None

@@ -23,7 +23,7 @@ from srlib.evaluation.lpips import LpipsScorer
 from srlib.evaluation.results import EvaluationTable, ModelCost, TableRow
 from srlib.evaluation.scoring import Sample, _result, _score_images, load_images, samples_of
 from srlib.evaluation.visuals import _CropSheets
-from srlib.inference.engine import Upscaler
+from srlib.inference.engine import Upscaler, model_flags
 from srlib.io.images import list_images, scan_images
 from srlib.models import WEIGHT_SUFFIXES, model_info, resolve_model
 
@@ -168,6 +168,8 @@ def evaluate_table(
         runners: list[tuple[Upscaler | None, ModelCost | None, str]] = []
         for spec in specs:
             net, note = _build(spec, scale, weights)
+            if net is not None and model_flags(net).temporal:
+                net, note = None, "skipped: a video model (score it on clips: --video-pairs DIR)"
             if net is None:
                 log.warning("%s at x%d %s", spec.label, scale, note)
                 runners.append((None, None, note))

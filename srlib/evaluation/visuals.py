@@ -1,11 +1,12 @@
-"""What an evaluation shows: side-by-side crops of the most detailed window, and quality against speed."""
+"""What an evaluation shows: side-by-side crops of the most detailed window, quality against speed, and
+temporal profiles of videos (one pixel row over time, the picture that shows flicker)."""
 
 from __future__ import annotations
 
 import io
 import logging
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 import torch
@@ -15,8 +16,15 @@ from torch import Tensor
 from srlib._fs import atomic_write
 from srlib.evaluation.results import EvaluationTable, ImageScore
 from srlib.evaluation.scoring import OutputHook
+from srlib.io import write_image
 
-__all__ = ["detail_window", "plot_quality_vs_speed"]
+__all__ = [
+    "detail_window",
+    "plot_quality_vs_speed",
+    "profile_row",
+    "temporal_profile",
+    "write_temporal_profile",
+]
 
 log = logging.getLogger(__name__)
 
@@ -131,3 +139,156 @@ def plot_quality_vs_speed(table: EvaluationTable, path: str | os.PathLike) -> Pa
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=100)
     return atomic_write(path, lambda f: f.write(buffer.getvalue()))
+
+
+# ------------------------------------------------------------------------------ temporal profiles
+#: Frames of one video: a ``(T, C, H, W)`` tensor or a sequence of ``(C, H, W)`` (or ``(1, C, H, W)``) frames.
+Frames = Tensor | Sequence[Tensor]
+
+
+def _frame(frames: Frames, t: int, name: str) -> Tensor:
+    frame = frames[t]
+    if frame.ndim == 4 and frame.shape[0] == 1:
+        frame = frame[0]
+    if frame.ndim != 3 or frame.shape[0] not in (1, 3):
+        raise ValueError(
+            f"temporal_profile: frame {t} of {name!r} has shape {tuple(frame.shape)}; give (T, 3, H, W) "
+            "tensors or sequences of (3, H, W) frames (1 channel for gray)."
+        )
+    return frame
+
+
+def _check_frames(frames_by_name: Mapping[str, Frames]) -> tuple[int, int, int]:
+    """``(T, H, W)`` shared by every entry, or a ValueError naming the one that differs."""
+    if not frames_by_name:
+        raise ValueError("temporal_profile needs at least one entry (the ground truth, then each model).")
+    shape, first = None, ""
+    for name, frames in frames_by_name.items():
+        if isinstance(frames, Tensor) and frames.ndim != 4:
+            raise ValueError(
+                f"temporal_profile: {name!r} has shape {tuple(frames.shape)}; give a (T, 3, H, W) tensor or "
+                "a sequence of (3, H, W) frames."
+            )
+        if len(frames) == 0:
+            raise ValueError(f"temporal_profile: {name!r} has no frames.")
+        here = (len(frames), *_frame(frames, 0, name).shape[-2:])
+        if shape is None:
+            shape, first = here, name
+        elif here != shape:
+            raise ValueError(
+                f"temporal_profile: {name!r} has {here[0]} frames of {here[1]}x{here[2]}, {first!r} has "
+                f"{shape[0]} of {shape[1]}x{shape[2]}; every entry must show the same frames, same size."
+            )
+    return shape  # type: ignore[return-value]
+
+
+def _columns(columns: tuple[int, int] | None, width: int) -> slice:
+    if columns is None:
+        return slice(0, width)
+    left, right = int(columns[0]), int(columns[1])
+    if not 0 <= left < right <= width:
+        raise ValueError(f"columns must be (left, right) with 0 <= left < right <= {width}, got {columns}.")
+    return slice(left, right)
+
+
+def profile_row(frames: Frames, *, columns: tuple[int, int] | None = None) -> int:
+    """The row with the most horizontal detail over the clip (mean gradient energy along it, over time).
+
+    Flicker shows best where the row crosses edges and texture; :func:`temporal_profile` uses this row of
+    the ground truth when it is given none.
+
+    Example:
+        >>> clip = torch.zeros(4, 3, 16, 16)
+        >>> clip[:, :, 11, ::2] = 1.0  # stripes in row 11
+        >>> profile_row(clip)
+        11
+    """
+    _, height, width = _check_frames({"frames": frames})
+    cols = _columns(columns, width)
+    energy = torch.zeros(height, dtype=torch.float64)
+    for t in range(len(frames)):
+        gray = _frame(frames, t, "frames").float().mean(dim=0)[:, cols]
+        energy += (gray[:, 1:] - gray[:, :-1]).abs().sum(dim=1).double().cpu()
+    return int(energy.argmax())
+
+
+def temporal_profile(
+    frames_by_name: Mapping[str, Frames],
+    row: int | None = None,
+    *,
+    columns: tuple[int, int] | None = None,
+    zoom: int = 1,
+    time_zoom: int = 1,
+    labels: bool = True,
+) -> Tensor:
+    """Temporal profiles side by side: one pixel row of every frame stacked over time, one panel per entry.
+
+    Each panel's line ``t`` is ``row`` of frame ``t``: a steady video gives smooth streaks (straight for a
+    static scene, slanted for a pan), flicker gives noisy horizontal bands that the ground truth lacks.
+
+    Args:
+        frames_by_name: label → frames, ground truth first (it chooses the row when ``row`` is ``None``),
+            then each model, all with the same number of frames and the same size; float in [0, 1] or
+            uint8, 3 channels or 1 (gray).
+        row: the pixel row to follow; default :func:`profile_row` of the first entry.
+        columns: ``(left, right)`` column range to show (default the whole width).
+        zoom: pixel repetition of both axes (nearest neighbour).
+        time_zoom: extra repetition of the time axis (short clips are otherwise a few pixels tall).
+        labels: a 14-pixel bar with each entry's label above its panel.
+
+    Returns:
+        A ``(3, bar + T·zoom·time_zoom, n·(w·zoom + 4) - 4)`` uint8 image (``w`` = shown columns, ``n`` =
+        entries, ``bar`` = 14 with labels else 0), white between panels.
+
+    Example:
+        >>> hr = torch.rand(6, 3, 16, 20)
+        >>> temporal_profile({"GT": hr, "model": [f for f in hr]}, row=3, time_zoom=2).shape
+        torch.Size([3, 26, 44])
+    """
+    import numpy as np
+    from PIL import Image, ImageDraw
+
+    if int(zoom) < 1 or int(time_zoom) < 1:
+        raise ValueError(f"zoom and time_zoom must be at least 1, got {zoom} and {time_zoom}.")
+    frames_count, height, width = _check_frames(frames_by_name)
+    cols = _columns(columns, width)
+    if row is None:
+        row = profile_row(next(iter(frames_by_name.values())), columns=columns)
+    if not 0 <= int(row) < height:
+        raise ValueError(f"row {row} is outside the frames' {height} rows.")
+    bar, gap = (14 if labels else 0), 4
+    panel_w, panel_h = (cols.stop - cols.start) * zoom, frames_count * zoom * time_zoom
+    n = len(frames_by_name)
+    sheet = Image.new("RGB", (n * (panel_w + gap) - gap, bar + panel_h), "white")
+    draw = ImageDraw.Draw(sheet)
+    for i, (name, frames) in enumerate(frames_by_name.items()):
+        lines = []
+        for t in range(frames_count):
+            line = _frame(frames, t, name)[:, int(row), cols]
+            line = line.float().div(255.0) if not line.is_floating_point() else line.float()
+            lines.append(line.expand(3, -1).clamp(0, 1).cpu())
+        profile = torch.stack(lines, dim=1)  # (3, T, w)
+        pixels = profile.mul(255).round().byte().permute(1, 2, 0).contiguous().numpy()
+        tile = Image.fromarray(pixels).resize((panel_w, panel_h), Image.NEAREST)
+        x = i * (panel_w + gap)
+        sheet.paste(tile, (x, bar))
+        if labels:
+            draw.text((x + 2, 1), str(name)[: max(4, panel_w // 6)], fill="black")
+    return torch.from_numpy(np.array(sheet)).permute(2, 0, 1).contiguous()
+
+
+def write_temporal_profile(
+    path: str | os.PathLike, frames_by_name: Mapping[str, Frames], row: int | None = None, **options: object
+) -> Path:
+    """Write :func:`temporal_profile` as a PNG (atomically: :func:`srlib.io.write_image`); returns the path.
+
+    ``options`` are :func:`temporal_profile`'s keywords (``columns``, ``zoom``, ``time_zoom``, ``labels``).
+
+    Example:
+        >>> import tempfile
+        >>> clip = torch.rand(8, 3, 12, 12)
+        >>> out = write_temporal_profile(Path(tempfile.mkdtemp()) / "profile.png", {"GT": clip, "sr": clip})
+        >>> out.suffix
+        '.png'
+    """
+    return write_image(path, temporal_profile(frames_by_name, row, **options))  # type: ignore[arg-type]

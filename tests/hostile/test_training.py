@@ -192,9 +192,13 @@ def test_evaluate_pairs_and_video_pairs_score_a_users_own_data(video_root, tmp_p
          "--json", str(out), "--speed-runs", "0", "--lpips", "none"]
     )  # fmt: skip
     assert code == 0
-    rows = json.loads(out.read_text())["rows"]
-    assert [r["data"] for r in rows] == ["hr (pairs)", f"{video_root.name} (video)"]
-    assert all(r["psnr"] > 15 for r in rows)
+    report = json.loads(out.read_text())
+    assert [r["data"] for r in report["rows"]] == ["hr (pairs)"]
+    assert report["rows"][0]["psnr"] > 15
+    (video,) = report["video"]  # every frame of the clips, with the flicker measure
+    bicubic = video["models"]["bicubic"]
+    assert video["scale"] == 3 and bicubic["status"] == "ok" and bicubic["frames"] == 40
+    assert bicubic["psnr"] > 15 and bicubic["tdiff_psnr"] > 15
 
 
 # -- resume ---------------------------------------------------------------------------------------
