@@ -39,6 +39,12 @@ class _Flags:
     size_multiple: int
     supports_tiling: bool
     supports_half: bool
+    frames: int = 1  # input frames per output frame (2k+1 for a sliding-window video model)
+    recurrent: bool = False  # carries a state from frame to frame
+
+    @property
+    def temporal(self) -> bool:
+        return self.frames > 1 or self.recurrent
 
 
 def model_flags(model: nn.Module) -> _Flags:
@@ -47,13 +53,22 @@ def model_flags(model: nn.Module) -> _Flags:
 
     try:
         info = model_info(model)
-        return _Flags(info.scale, info.size_multiple, info.supports_tiling, info.supports_half)
+        return _Flags(
+            info.scale,
+            info.size_multiple,
+            info.supports_tiling,
+            info.supports_half,
+            info.frames,
+            info.recurrent,
+        )
     except ValueError:  # not a registered model: an ONNX runner or a user's module
         return _Flags(
             int(getattr(model, "scale", 1)),
             int(getattr(model, "size_multiple", 1)),
             bool(getattr(model, "supports_tiling", True)),
             bool(getattr(model, "supports_half", True)),
+            2 * int(getattr(model, "radius", 0)) + 1 if hasattr(model, "forward_window") else 1,
+            hasattr(model, "step") and hasattr(model, "init_state"),
         )
 
 
@@ -202,7 +217,22 @@ class Upscaler:
 
     @torch.inference_mode()
     def __call__(self, x: Tensor) -> Tensor:
-        """Upscale a float batch ``(B, 3, h, w)`` in [0, 1]; returns ``(B, 3, h*s, w*s)`` on the CPU."""
+        """Upscale a float batch ``(B, 3, h, w)`` in [0, 1]; returns ``(B, 3, h*s, w*s)`` on the CPU.
+
+        Raises:
+            ValueError: the model is a video model (it needs neighbouring frames or a state).
+        """
+        if self.flags.temporal:
+            name = getattr(self.model, "srlib_arch", type(self.model).__name__)
+            what = (
+                "a recurrent video model"
+                if self.flags.recurrent
+                else f"a {self.flags.frames}-frame video model"
+            )
+            raise ValueError(
+                f"{name} is {what}: it upscales videos, not single images. Use srlib.upscale_video / "
+                "`python -m srlib.upscale IN.mp4 OUT.mp4`, or an image model (e.g. vsr_frame) for images."
+            )
         x = x.to(self.device, torch.float32)
         h, w = x.shape[-2:]
         if self.tile is None or (h <= self.tile and w <= self.tile):

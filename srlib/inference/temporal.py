@@ -32,7 +32,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from srlib.inference.engine import Upscaler, _ramp, tile_starts
+from srlib.inference.engine import Upscaler, _ramp, model_flags, tile_starts
 
 __all__ = ["DEFAULT_SCENE_CUT", "TemporalStream", "scene_change", "temporal_kind"]
 
@@ -42,18 +42,11 @@ DEFAULT_SCENE_CUT = 0.12
 
 def temporal_kind(model: nn.Module) -> tuple[str, int]:
     """``("window", k)``, ``("recurrent", 0)`` or ``("frame", 0)`` for a model (zoo or not)."""
-    from srlib.models import model_info
-
-    try:
-        info = model_info(model)
-        frames, recurrent = int(getattr(info, "frames", 1)), bool(getattr(info, "recurrent", False))
-    except ValueError:  # not a registered model: read the attributes the interface defines
-        frames = 2 * int(getattr(model, "radius", 0)) + 1 if hasattr(model, "forward_window") else 1
-        recurrent = hasattr(model, "step") and hasattr(model, "init_state")
-    if recurrent:
+    flags = model_flags(model)
+    if flags.recurrent:
         return "recurrent", 0
-    if frames > 1:
-        return "window", (frames - 1) // 2
+    if flags.frames > 1:
+        return "window", (flags.frames - 1) // 2
     return "frame", 0
 
 
@@ -226,9 +219,10 @@ class TemporalStream:
                 hi_y = (bottom - ys[i + 1]) * s if i + 1 < len(ys) else 0
                 lo_x = (xs[j - 1] + tile - left) * s if j else 0
                 hi_x = (right - xs[j + 1]) * s if j + 1 < len(xs) else 0
-                mask = _ramp(top * s, bottom * s, h * s, lo_y, hi_y)[:, None] * _ramp(
-                    left * s, right * s, w * s, lo_x, hi_x
-                )[None, :]
+                mask = (
+                    _ramp(top * s, bottom * s, h * s, lo_y, hi_y)[:, None]
+                    * _ramp(left * s, right * s, w * s, lo_x, hi_x)[None, :]
+                )
                 out[..., top * s : bottom * s, left * s : right * s] += sr * mask
                 weight[..., top * s : bottom * s, left * s : right * s] += mask
         assert out is not None

@@ -155,3 +155,11 @@ def test_bad_frames_are_refused() -> None:
     stream = TemporalStream(MeanWindow(), dtype="fp32")
     with pytest.raises(ValueError, match=r"\(B, 3, h, w\)"):
         stream.push(torch.rand(1, 1, 3, 8, 8))
+
+
+@pytest.mark.parametrize("model", [MeanWindow(radius=2), Accumulate()], ids=["window", "recurrent"])
+def test_image_paths_refuse_video_models_by_name(model: nn.Module) -> None:
+    from srlib.inference.engine import Upscaler
+
+    with pytest.raises(ValueError, match=r"video model.*upscale_video.*vsr_frame"):
+        Upscaler(model, dtype="fp32")(torch.rand(1, 3, 8, 8))

@@ -23,7 +23,9 @@ def test_a_window_model_streams_every_frame_with_its_timestamp(tmp_path: Path, b
     src = make_clip(tmp_path / "in.mp4")
     dst = tmp_path / "out.mp4"
     model = MeanWindow(radius=2)
-    report = upscale_video(src, dst, model, batch_size=batch_size, dtype="fp32", progress=False, scene_cut=None)
+    report = upscale_video(
+        src, dst, model, batch_size=batch_size, dtype="fp32", progress=False, scene_cut=None
+    )
     before, after = _video_facts(src), _video_facts(dst)
     assert report.frames == after["frames"] == FRAMES
     assert after["times"] == pytest.approx(before["times"], abs=1e-3)
