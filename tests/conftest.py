@@ -76,3 +76,14 @@ def weights_copy(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     _package_weights._all_cards.cache_clear()
     yield folder
     _package_weights._all_cards.cache_clear()
+
+
+@pytest.fixture(scope="session")
+def tiny_clip_pairs(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Three LR/HR video pairs (lr/, hr/) of 10 frames, 64x64 HR, x4: a camera pan over T91 photos."""
+    from srlib.data.video.synthetic import CameraPan, make_video_pairs
+
+    t91 = shared_path("data", "T91")
+    root = tmp_path_factory.mktemp("clip_pairs")
+    make_video_pairs(t91, root, hr_size=(64, 64), pan=CameraPan(frames=10), preset="ultrafast", limit=3)
+    return root

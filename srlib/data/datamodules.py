@@ -141,10 +141,12 @@ class SRDataModule(L.LightningDataModule):
             # A degradation that sharpens the target (Real-ESRGAN's USM) returns the sharpened HR; the
             # discriminator of a GAN still sees the original, as in Real-ESRGAN.
             hr_gan = original if hr_f is not original else None
+        elif hr.ndim == 5:  # clips: the protocol's LR of every frame
+            lr, hr_f = protocol_lr(hr.flatten(0, 1), self.scale).unflatten(0, hr.shape[:2]), to_float(hr)
         else:  # validation and test: the SR protocol's LR, the one evaluate and the final evaluation use
             lr, hr_f = protocol_lr(hr, self.scale), to_float(hr)
-        if lr.shape[1] == 1:
-            lr = lr.repeat(1, 3, 1, 1)
+        if lr.shape[-3] == 1:
+            lr = lr.repeat_interleave(3, dim=-3)
         out = {"lr": lr, "hr": hr_f, "name": batch.get("name")}
         if hr_gan is not None:
             out["hr_gan"] = hr_gan

@@ -1,4 +1,4 @@
-"""srlib.data.video flows one way: decode/sampling/policy -> cache -> dataset -> datamodule."""
+"""srlib.data.video flows one way: decode/sampling/policy/codec -> cache -> dataset -> clips -> datamodule."""
 
 from __future__ import annotations
 
@@ -9,7 +9,18 @@ import srlib.data.video
 
 PACKAGE = Path(srlib.data.video.__file__).parent
 #: Lower number = lower layer; a module imports only modules of a strictly lower layer of the package.
-LAYERS = {"_fields": 0, "policy": 1, "sampling": 1, "cache": 2, "dataset": 3, "datamodule": 4}
+LAYERS = {
+    "_fields": 0,
+    "policy": 1,
+    "sampling": 1,
+    "codec": 1,
+    "cache": 2,
+    "synthetic": 2,
+    "dataset": 3,
+    "clips": 4,
+    "clip_dataset": 5,
+    "datamodule": 6,
+}
 
 
 def test_every_module_has_a_layer() -> None:

@@ -5,10 +5,10 @@ from __future__ import annotations
 import dataclasses
 import logging
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -125,7 +125,10 @@ class ClipReport:
         return cls(**data)
 
 
-def _finish(decoded: DecodedClip, container: Any, path: Path) -> DecodedClip:
+R = TypeVar("R", bound="ClipReport")
+
+
+def finish_decoding(decoded: DecodedClip, container: Any, path: Path) -> DecodedClip:
     """Note a truncated clip; a clip with no decodable frame is an error naming it."""
     note_truncation(decoded, container, path)
     if not decoded.times:
@@ -152,51 +155,107 @@ def _decode_every_nth(path: Path, sampling: FrameSampling) -> DecodedClip:
             wanted = i >= sampling.offset and (i - sampling.offset) % sampling.every_n == 0
             if wanted and (sampling.max_frames_per_clip is None or len(picks) < sampling.max_frames_per_clip):
                 picks.append((i, rt, frame.to_ndarray(format="rgb24")))
-        return _finish(DecodedClip(times, picks, size, fps, problems), container, path)
+        return finish_decoding(DecodedClip(times, picks, size, fps, problems), container, path)
+
+
+def timed_frames(
+    container: Any,
+    path: Path,
+    problems: list[str],
+    align_start: bool,
+    times: list[float],
+    size: list[tuple[int, int]],
+) -> Iterator[tuple[int, float, Any]]:
+    """:func:`~srlib.io.video.iter_frames` with times relative to the first frame (when ``align_start``);
+    every frame's time is appended to ``times``, the first frame's ``(height, width)`` to ``size``."""
+    t0 = None
+    for i, t, frame in iter_frames(container, path, problems):
+        if t0 is None:
+            t0 = t if align_start else 0.0
+            size.append((frame.height, frame.width))
+        rt = t - t0
+        times.append(rt)
+        yield i, rt, frame
+
+
+def nearest_frames(
+    frames: Iterable[tuple[int, float, Any]], targets: Sequence[float]
+) -> Iterator[tuple[int, tuple[int, float, Any]]]:
+    """For each of the sorted ``targets`` (times), the frame of ``frames`` whose time is nearest.
+
+    Yields ``(target index, (frame index, time, frame))`` in target order, as soon as each is decided,
+    holding only the previous frame: when a frame's time passes a target, the target goes to this frame
+    or the previous one, whichever is nearer (the earlier on a tie). Targets after the last frame get the
+    last frame. ``frames`` is always consumed to its end (so a caller counting frames sees them all).
+    """
+    k, prev = 0, None
+    for item in frames:
+        rt = item[1]
+        while k < len(targets) and rt >= targets[k]:
+            if prev is not None and targets[k] - prev[1] <= rt - targets[k]:
+                yield k, prev
+            else:
+                yield k, item
+            k += 1
+        if k == len(targets):
+            prev = None  # every target is matched; keep counting frames without keeping any
+            continue
+        prev = item
+    while k < len(targets) and prev is not None:
+        yield k, prev  # targets after the last frame: the last frame (dropped later if too far)
+        k += 1
 
 
 def _decode_nearest(path: Path, targets: Sequence[float], align_start: bool) -> DecodedClip:
-    """Decode ``path`` and pick, for each (sorted) target time, the frame with the nearest time.
-
-    Streams through the clip holding only the previous frame: when a frame's time passes a target,
-    the target goes to this frame or the previous one, whichever is nearer (the earlier on a tie).
-    """
+    """Decode ``path`` and pick, for each (sorted) target time, the frame with the nearest time
+    (:func:`nearest_frames`)."""
     problems: list[str] = []
     times: list[float] = []
     picks: list[tuple[int, float, np.ndarray]] = []
     converted: dict[int, np.ndarray] = {}
-    size = (0, 0)
-
-    def take(i: int, t: float, frame: Any) -> None:
-        if i not in converted:
-            converted.clear()  # targets are sorted, so an earlier frame is never chosen again
-            converted[i] = frame.to_ndarray(format="rgb24")
-        picks.append((i, t, converted[i]))
-
+    sizes: list[tuple[int, int]] = []
     with open_video(path) as container:
         fps = header_fps(container.streams.video[0])
-        t0, k, prev = None, 0, None
-        for i, t, frame in iter_frames(container, path, problems):
-            if t0 is None:
-                t0 = t if align_start else 0.0
-                size = (frame.height, frame.width)
-            rt = t - t0
-            times.append(rt)
-            while k < len(targets) and rt >= targets[k]:
-                if prev is not None and targets[k] - prev[1] <= rt - targets[k]:
-                    take(*prev)
-                else:
-                    take(i, rt, frame)
-                k += 1
-            if k == len(targets) and picks:
-                # Every target is matched; keep counting frames (for the report) without keeping any.
-                prev = None
-                continue
-            prev = (i, rt, frame)
-        while k < len(targets) and prev is not None:
-            take(*prev)  # targets after the last frame: the last frame (dropped later if too far)
-            k += 1
-        return _finish(DecodedClip(times, picks, size, fps, problems), container, path)
+        frames = timed_frames(container, path, problems, align_start, times, sizes)
+        for _, (i, t, frame) in nearest_frames(frames, targets):
+            if i not in converted:
+                converted.clear()  # targets are sorted, so an earlier frame is never chosen again
+                converted[i] = frame.to_ndarray(format="rgb24")
+            picks.append((i, t, converted[i]))
+        size = sizes[0] if sizes else (0, 0)
+        return finish_decoding(DecodedClip(times, picks, size, fps, problems), container, path)
+
+
+def pair_report(
+    cls: type[R],
+    name: str,
+    lr_path: Path,
+    hr_path: Path,
+    lr: DecodedClip,
+    hr: DecodedClip,
+    tolerance: float,
+) -> R:
+    """The report of a decoded LR/HR pair: counts, rates, durations, sizes, decoding problems, and a
+    warning each for frame counts or durations that differ by more than ``tolerance`` (relative)."""
+    report = cls(
+        name=name,
+        lr_file=lr_path.name,
+        hr_file=hr_path.name,
+        lr_frames=len(lr.times),
+        hr_frames=len(hr.times),
+        lr_fps=round(1.0 / lr.period, 6),
+        hr_fps=round(1.0 / hr.period, 6),
+        lr_duration=round(lr.duration, 6),
+        hr_duration=round(hr.duration, 6),
+        lr_size=lr.size,
+        hr_size=hr.size,
+        warnings=[*hr.problems, *lr.problems],
+    )
+    if abs(report.lr_frames - report.hr_frames) > tolerance * max(report.lr_frames, report.hr_frames):
+        report.warnings.append(f"frame counts differ: LR {report.lr_frames}, HR {report.hr_frames}")
+    if abs(lr.duration - hr.duration) > tolerance * max(lr.duration, hr.duration) + 1e-6:
+        report.warnings.append(f"durations differ: LR {lr.duration:.3f} s, HR {hr.duration:.3f} s")
+    return report
 
 
 def sample_frame_pairs(
@@ -229,25 +288,7 @@ def sample_frame_pairs(
     name = name or hr_path.stem
     hr = _decode_every_nth(hr_path, sampling)
     lr = _decode_nearest(lr_path, [t for _, t, _ in hr.picks], sampling.align_start)
-    report = ClipReport(
-        name=name,
-        lr_file=lr_path.name,
-        hr_file=hr_path.name,
-        lr_frames=len(lr.times),
-        hr_frames=len(hr.times),
-        lr_fps=round(1.0 / lr.period, 6),
-        hr_fps=round(1.0 / hr.period, 6),
-        lr_duration=round(lr.duration, 6),
-        hr_duration=round(hr.duration, 6),
-        lr_size=lr.size,
-        hr_size=hr.size,
-        warnings=[*hr.problems, *lr.problems],
-    )
-    tol = sampling.mismatch_tolerance
-    if abs(report.lr_frames - report.hr_frames) > tol * max(report.lr_frames, report.hr_frames):
-        report.warnings.append(f"frame counts differ: LR {report.lr_frames}, HR {report.hr_frames}")
-    if abs(lr.duration - hr.duration) > tol * max(lr.duration, hr.duration) + 1e-6:
-        report.warnings.append(f"durations differ: LR {lr.duration:.3f} s, HR {hr.duration:.3f} s")
+    report = pair_report(ClipReport, name, lr_path, hr_path, lr, hr, sampling.mismatch_tolerance)
 
     limit = sampling.max_time_offset * lr.period + 1e-6
     pairs: list[FramePair] = []
