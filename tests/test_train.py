@@ -116,6 +116,8 @@ def _data_overrides(cfg, request: pytest.FixtureRequest) -> list[str]:
             f"data.train_dir={shared_path('data', 'T91')}",
             f"data.val_dir={request.getfixturevalue('tiny_val')}",
         ]
+    if target.endswith("VideoPairDataModule") and "clips" in cfg.data:
+        return [f"data.root={request.getfixturevalue('tiny_clip_pairs')}"]
     if target.endswith("PixelationDataModule"):
         # T91 (train), Set14 and Set5 (test) under one root; 2 crops per image keep the scoring short.
         return [f"data.root={shared_path('data')}", "data.val_per_image=2", "data.test_per_image=2"]

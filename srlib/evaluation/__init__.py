@@ -50,7 +50,7 @@ from srlib.evaluation.scoring import (
     super_resolve,
 )
 from srlib.evaluation.table import WEIGHT_SUFFIXES, evaluate_table, resolve_data
-from srlib.evaluation.video import ClipScore, VideoEvaluation, VideoRow, evaluate_video_pairs
+from srlib.evaluation.video import ClipScore, VideoEvaluation, VideoRow, evaluate_clips, evaluate_video_pairs
 from srlib.evaluation.visuals import (
     detail_window,
     plot_quality_vs_speed,
@@ -77,6 +77,7 @@ __all__ = [
     "VideoRow",
     "detail_window",
     "device_name",
+    "evaluate_clips",
     "evaluate_folder",
     "evaluate_images",
     "evaluate_table",

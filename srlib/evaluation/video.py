@@ -29,7 +29,7 @@ from srlib.inference.engine import Upscaler
 from srlib.inference.temporal import TemporalStream
 from srlib.metrics import TemporalScores
 
-__all__ = ["ClipScore", "VideoEvaluation", "VideoRow", "evaluate_video_pairs"]
+__all__ = ["ClipScore", "VideoEvaluation", "VideoRow", "evaluate_clips", "evaluate_video_pairs"]
 
 log = logging.getLogger(__name__)
 
@@ -162,6 +162,48 @@ def _score_clip(
     take(stream.flush())
     s = scorer.compute()
     return ClipScore(name, s.frames, s.psnr, s.ssim, s.tdiff_psnr), rows
+
+
+def evaluate_clips(
+    net: torch.nn.Module,
+    clips: Sequence[tuple],
+    scale: int,
+    *,
+    dtype: str = "fp32",
+    scene_cut: float | None = None,
+) -> tuple[dict[str, float], list[torch.Tensor]]:
+    """Score a network on in-memory clips, streamed frame by frame as :func:`evaluate_video_pairs` does.
+
+    Args:
+        net: an image or video network.
+        clips: ``(name, hr, lr)`` (or ``(name, hr)``: the protocol's LR of each frame) with ``hr``
+            ``(T, 3, H, W)`` and ``lr`` ``(T, 3, h, w)`` uint8: a clip validation set's samples.
+        scale, dtype, scene_cut: as for :func:`evaluate_video_pairs`.
+
+    Returns:
+        The frame-weighted means (``psnr``, ``ssim``, ``tdiff_psnr``, ``frames``, ``clips``) and the
+        outputs of the first clip's frames.
+    """
+    from srlib.metrics import protocol_lr
+
+    upscaler = Upscaler(net, dtype=dtype)
+    scores, first = [], []
+    for k, (name, hr, *lr) in enumerate(clips):
+        low = lr[0] if lr else protocol_lr(hr, scale).mul(255).round().to(torch.uint8)
+        frames = [{"lr": low[t], "hr": hr[t]} for t in range(hr.shape[0])]
+        score, _ = _score_clip(upscaler, str(name), frames, int(scale), scene_cut, 0)
+        scores.append(score)
+        if k == 0:
+            stream = TemporalStream(upscaler, scene_cut=scene_cut)
+            for f in frames:
+                first += stream.push(f["lr"].float().div(255))
+            first += stream.flush()
+    total = sum(c.frames for c in scores)
+    means = {
+        key: round(sum(getattr(c, key) * c.frames for c in scores) / total, 4)
+        for key in ("psnr", "ssim", "tdiff_psnr")
+    }
+    return {**means, "frames": total, "clips": len(scores)}, first
 
 
 def evaluate_video_pairs(

@@ -2,11 +2,16 @@
 
 The network, the loss and the optimizer are injected; the module only wires them into Lightning's
 loop and logs ``train/loss`` (and each term of a :class:`srlib.losses.WeightedLoss`), ``val/psnr`` and
-``val/ssim`` (SR protocol, see :mod:`srlib.metrics`), and ``test/psnr`` / ``test/ssim`` under
+``val/ssim`` (SR protocol, see :mod:`srlib.metrics`; for clips also ``val/tdiff_psnr``, the flicker
+measure), and ``test/psnr`` / ``test/ssim`` under
 ``Trainer.test`` (scored by :func:`srlib.metrics.protocol_scores`, as ``python -m srlib.evaluate`` is).
 A step whose loss is NaN or infinite is skipped and stops the run with :attr:`SRModule.stop_reason`
 set; so does an optimizer step that leaves NaN/inf in the weights (the export callbacks never write
 such weights).
+
+**Clips.** A batch may hold clips, ``lr (B, T, 3, h, w)`` and ``hr (B, T, 3, H, W)``: a temporal network
+(:func:`srlib.models.is_temporal`) gets the clip and returns every frame; an image network is run on
+the ``B*T`` frames. Losses (and a GAN's discriminator) see the ``B*T`` frames.
 """
 
 from __future__ import annotations
@@ -22,12 +27,18 @@ from torch.optim import Optimizer
 from torch.optim.lr_scheduler import LRScheduler
 from torchmetrics import MeanMetric
 
-from srlib.metrics import PSNR, SSIM, protocol_scores
+from srlib.metrics import PSNR, SSIM, TDiffPSNR, protocol_scores
+from srlib.models import is_temporal
 
-__all__ = ["SRModule"]
+__all__ = ["SRModule", "frames_of"]
 
 OptimizerFactory = Callable[[Iterable[nn.Parameter]], Optimizer]
 SchedulerFactory = Callable[[Optimizer], LRScheduler]
+
+
+def frames_of(x: Tensor) -> Tensor:
+    """A clip batch ``(B, T, C, H, W)`` as its ``B*T`` frames; an image batch as it is."""
+    return x.flatten(0, 1) if x.ndim == 5 else x
 
 
 class SRModule(L.LightningModule):
@@ -76,17 +87,31 @@ class SRModule(L.LightningModule):
         self.crop_border = border
         self.val_psnr = PSNR(crop_border=border)
         self.val_ssim = SSIM(crop_border=border)
+        self.val_tdiff = TDiffPSNR(crop_border=border)
+        self.temporal = is_temporal(net)
         self.test_psnr, self.test_ssim = MeanMetric(), MeanMetric()
         self.stop_reason: str | None = None
         #: Why the current weights must not be exported (they diverged), or ``None``.
         self.untrusted_weights: str | None = None
 
     def forward(self, lr: Tensor) -> Tensor:
+        return self.run_net(lr)
+
+    def run_net(self, lr: Tensor) -> Tensor:
+        """The network on images ``(B, 3, h, w)`` or clips ``(B, T, 3, h, w)``; the output has the same rank.
+
+        An image network sees a clip's ``B*T`` frames; a video network sees an image batch (a benchmark
+        validation set) as ``B`` one-frame clips.
+        """
+        if lr.ndim == 5 and not self.temporal:
+            return self.net(lr.flatten(0, 1)).unflatten(0, lr.shape[:2])
+        if lr.ndim == 4 and self.temporal:
+            return self.net(lr.unsqueeze(1)).squeeze(1)
         return self.net(lr)
 
     def training_step(self, batch: dict, batch_idx: int) -> Tensor | None:
-        sr = self.net(batch["lr"])
-        loss = self.loss(sr.float(), batch["hr"])
+        sr = self.run_net(batch["lr"])
+        loss = self.loss(frames_of(sr).float(), frames_of(batch["hr"]))
         if not self.loss_is_finite(loss, "loss"):
             if not bool(torch.isfinite(sr.detach()).all()):  # the weights themselves have diverged
                 self.untrusted_weights = f"the network's output was NaN/inf at step {self.global_step + 1}"
@@ -130,11 +155,14 @@ class SRModule(L.LightningModule):
             self.log(f"{name}/{term}", value, batch_size=batch_size)
 
     def validation_step(self, batch: dict, batch_idx: int) -> None:
-        sr = self.net(batch["lr"]).float().clamp(0.0, 1.0)
-        self.val_psnr.update(sr, batch["hr"])
-        self.val_ssim.update(sr, batch["hr"])
+        sr, hr = self.run_net(batch["lr"]).float().clamp(0.0, 1.0), batch["hr"]
+        self.val_psnr.update(frames_of(sr), frames_of(hr))
+        self.val_ssim.update(frames_of(sr), frames_of(hr))
         self.log("val/psnr", self.val_psnr, prog_bar=True, batch_size=1)
         self.log("val/ssim", self.val_ssim, batch_size=1)
+        if sr.ndim == 5 and sr.shape[1] > 1:
+            self.val_tdiff.update(sr, hr)
+            self.log("val/tdiff_psnr", self.val_tdiff, batch_size=1)
 
     def test_step(self, batch: dict, batch_idx: int) -> None:
         """Score whole test images with the protocol: mean per-image ``test/psnr`` and ``test/ssim``.
@@ -143,8 +171,8 @@ class SRModule(L.LightningModule):
         ground truth, as :func:`srlib.metrics.protocol_lr`); the scores come from
         :func:`srlib.metrics.protocol_scores`, as in ``python -m srlib.evaluate``.
         """
-        sr = self.net(batch["lr"]).float().clamp(0.0, 1.0)
-        psnr, ssim = protocol_scores(sr, batch["hr"], crop_border=self.crop_border)
+        sr = frames_of(self.run_net(batch["lr"])).float().clamp(0.0, 1.0)
+        psnr, ssim = protocol_scores(sr, frames_of(batch["hr"]), crop_border=self.crop_border)
         self.test_psnr.update(psnr)
         self.test_ssim.update(ssim)
         self.log("test/psnr", self.test_psnr, batch_size=sr.shape[0])

@@ -23,7 +23,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from srlib.lit.sr_module import OptimizerFactory, SchedulerFactory, SRModule
+from srlib.lit.sr_module import OptimizerFactory, SchedulerFactory, SRModule, frames_of
 from srlib.losses import GANLoss, gradient_penalty
 
 __all__ = ["SRGANModule"]
@@ -132,12 +132,12 @@ class SRGANModule(SRModule):
 
     def training_step(self, batch: dict, batch_idx: int) -> None:
         opt_g, opt_d = self.optimizers()
-        lr, hr = batch["lr"], batch["hr"]
-        hr_gan = batch.get("hr_gan", hr)
+        lr, hr = batch["lr"], frames_of(batch["hr"])
+        hr_gan = frames_of(batch.get("hr_gan", batch["hr"]))
         batch_size = lr.shape[0]
         adversarial = self.generator_steps >= self.warmup_steps
 
-        sr = self.net(lr)
+        sr = frames_of(self.run_net(lr))  # clips: the loss and the discriminator see every frame
         with self.toggled_optimizer(opt_g):
             content = self.loss(sr.float(), hr)
             total = content
