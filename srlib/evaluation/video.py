@@ -33,6 +33,9 @@ __all__ = ["ClipScore", "VideoEvaluation", "VideoRow", "evaluate_clips", "evalua
 
 log = logging.getLogger(__name__)
 
+#: The protocol of paired clips: the clips' own LR frames, not a bicubic LR made from the HR.
+VIDEO_PROTOCOL = PROTOCOL.split(", LR = ")[0] + ", LR = each clip's own LR frame nearest in time"
+
 
 @dataclass
 class ClipScore:
@@ -78,7 +81,8 @@ class VideoEvaluation:
     def to_markdown(self) -> str:
         w, h = self.speed_size
         lines = [
-            f"Video pairs {self.data}, x{self.scale}: every frame, {PROTOCOL}; tdiff_psnr = PSNR of the "
+            f"Video pairs {self.data}, x{self.scale}: every frame, {VIDEO_PROTOCOL}; tdiff_psnr = PSNR of "
+            "the "
             f"frame-to-frame differences (higher = steadier). FLOPs and frames/s per output frame at {w}x{h} "
             f"LR on {self.device_name} ({self.dtype}).",
             "",
@@ -119,7 +123,7 @@ class VideoEvaluation:
             "srlib_version": __version__,
             "data": self.data,
             "scale": self.scale,
-            "protocol": PROTOCOL,
+            "protocol": VIDEO_PROTOCOL,
             "device": self.device,
             "device_name": self.device_name,
             "dtype": self.dtype,
