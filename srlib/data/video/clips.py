@@ -53,7 +53,7 @@ import torch
 from srlib._cache import HashedCache, digest, file_stamp
 from srlib.data.video._fields import settings_from
 from srlib.data.video.codec import CodecSettings, LowResEncoder
-from srlib.data.video.dataset import find_clip_pairs
+from srlib.data.video.dataset import find_clip_pairs, raise_or_warn
 from srlib.data.video.policy import FramePairPolicy
 from srlib.data.video.sampling import (
     ClipReport,
@@ -666,7 +666,7 @@ def cache_clips(
             problems.append(f"  {err}")
             continue
         good.append((name, paths, entry))
-    _raise_or_warn(problems, strict, "while scanning the video headers")
+    raise_or_warn(problems, strict, "while scanning the video headers", "video")
 
     if good:
         log.info("Decoding %d video(s) into the clip cache %s (%s)", len(good), cache_dir, lr_mode)
@@ -692,7 +692,7 @@ def cache_clips(
         for message in video.report.warnings:
             log.warning("Video %s: %s", name, message)
         videos.append(video)
-    _raise_or_warn(problems, strict, "while decoding the videos")
+    raise_or_warn(problems, strict, "while decoding the videos", "video")
 
     videos.sort(key=lambda v: v.name)
     _log_summary(videos, settings, root)
@@ -725,15 +725,6 @@ def _log_summary(videos: list[CachedVideo], settings: ClipSampling, root: Path) 
         short,
         padded,
     )
-
-
-def _raise_or_warn(problems: list[str], strict: bool, when: str) -> None:
-    if not problems:
-        return
-    message = f"{len(problems)} problem video(s) found {when}:\n" + "\n".join(problems)
-    if strict:
-        raise ValueError(message + "\nFix or remove these files (or pass strict=False to skip them).")
-    log.warning("%s\nThese videos are skipped (strict=False).", message)
 
 
 def spread(n: int, count: int) -> list[int]:

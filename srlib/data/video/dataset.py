@@ -136,7 +136,7 @@ def cache_frame_pairs(
             problems.append(f"  {err}")
             continue
         good.append(item)
-    _raise_or_warn(problems, strict, "while scanning the video headers")
+    raise_or_warn(problems, strict, "while scanning the video headers")
 
     if good:
         log.info("Decoding %d video pair(s) into the frame cache %s", len(good), cache_dir)
@@ -148,7 +148,7 @@ def cache_frame_pairs(
             clips.append(cache.write(name, entry, pairs, report))
         except (ValueError, FileNotFoundError) as err:
             problems.append(f"  {err}")
-    _raise_or_warn(problems, strict, "while decoding the videos")
+    raise_or_warn(problems, strict, "while decoding the videos")
 
     clips.sort(key=lambda c: c.name)
     if not any(c.frames for c in clips):
@@ -159,13 +159,14 @@ def cache_frame_pairs(
     return clips
 
 
-def _raise_or_warn(problems: list[str], strict: bool, when: str) -> None:
+def raise_or_warn(problems: list[str], strict: bool, when: str, what: str = "clip") -> None:
+    """Every problem file in one error (``strict``), or one warning that they are skipped."""
     if not problems:
         return
-    message = f"{len(problems)} problem clip(s) found {when}:\n" + "\n".join(problems)
+    message = f"{len(problems)} problem {what}(s) found {when}:\n" + "\n".join(problems)
     if strict:
         raise ValueError(message + "\nFix or remove these files (or pass strict=False to skip them).")
-    log.warning("%s\nThese clips are skipped (strict=False).", message)
+    log.warning("%s\nThese %ss are skipped (strict=False).", message, what)
 
 
 # ----------------------------------------------------------------------------------------------------
