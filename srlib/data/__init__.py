@@ -20,6 +20,7 @@ _EXPORTS = {
             "ImageFolderHRDataModule",
             "SRDataModule",
             "T91DataModule",
+            "training_loader",
         ),
         "srlib.data.datamodules",
     ),
@@ -92,5 +93,6 @@ __all__ = [
     "resolve_image_dir",
     "resolve_image_dirs",
     "scan_images",
+    "training_loader",
     "write_image",
 ]

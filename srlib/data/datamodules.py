@@ -46,9 +46,22 @@ __all__ = [
     "T91DataModule",
     "resolve_image_folder",
     "to_float",
+    "training_loader",
 ]
 
 log = logging.getLogger(__name__)
+
+
+def training_loader(dataset: Dataset, batch_size: int, num_workers: int) -> DataLoader:
+    """The training loader every DataModule uses: shuffled, full batches, workers kept between epochs."""
+    return DataLoader(
+        dataset,
+        batch_size=batch_size,
+        shuffle=True,
+        drop_last=True,
+        num_workers=num_workers,
+        persistent_workers=num_workers > 0,
+    )
 
 
 class SRDataModule(L.LightningDataModule):
@@ -108,14 +121,7 @@ class SRDataModule(L.LightningDataModule):
 
     # -- loaders ----------------------------------------------------------------------------
     def train_dataloader(self) -> DataLoader:
-        return DataLoader(
-            self.train_set,
-            batch_size=self.batch_size,
-            shuffle=True,
-            drop_last=True,
-            num_workers=self.num_workers,
-            persistent_workers=self.num_workers > 0,
-        )
+        return training_loader(self.train_set, self.batch_size, self.num_workers)
 
     def val_dataloader(self) -> DataLoader | list:
         if self.val_set is None:

@@ -31,6 +31,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.utils.data import DataLoader, Dataset
 
+from srlib.data.datamodules import training_loader
 from srlib.degrade.functional import add_gaussian_noise, jpeg_compress, usm_sharpen
 
 __all__ = [
@@ -463,14 +464,7 @@ class PixelationDataModule(L.LightningDataModule):
             )
 
     def train_dataloader(self) -> DataLoader:
-        return DataLoader(
-            self.train_set,
-            batch_size=self.batch_size,
-            shuffle=True,
-            drop_last=True,
-            num_workers=self.num_workers,
-            persistent_workers=self.num_workers > 0,
-        )
+        return training_loader(self.train_set, self.batch_size, self.num_workers)
 
     def _eval_loader(self, dataset: Dataset | None) -> DataLoader | list:
         return [] if dataset is None else DataLoader(dataset, batch_size=self.batch_size, num_workers=0)

@@ -25,6 +25,8 @@ from torchmetrics.classification import (
     BinarySpecificity,
 )
 
+from srlib.lit.sr_module import optimizer_config
+
 __all__ = ["DetectorModule", "detection_metrics"]
 
 METRIC_NAMES = ("precision", "recall", "f1", "accuracy", "fpr", "auroc")
@@ -139,10 +141,4 @@ class DetectorModule(L.LightningModule):
             optimizer = torch.optim.AdamW(params, lr=2e-3, weight_decay=0.02)
         else:
             optimizer = self.optimizer_factory(params)
-        if self.scheduler_factory is None:
-            return optimizer
-        scheduler = self.scheduler_factory(optimizer)
-        return {
-            "optimizer": optimizer,
-            "lr_scheduler": {"scheduler": scheduler, "interval": self.scheduler_interval},
-        }
+        return optimizer_config(optimizer, self.scheduler_factory, self.scheduler_interval)

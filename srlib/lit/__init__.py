@@ -2,7 +2,7 @@
 
 from srlib._lazy import lazy_exports
 from srlib.lit.callbacks import AtomicCheckpointIO, ExportWeights, GeneratorEMA, LastCheckpoint
-from srlib.lit.sr_module import SRModule
+from srlib.lit.sr_module import SRModule, optimizer_config
 from srlib.precision import auto_precision
 
 __all__ = [
@@ -17,6 +17,7 @@ __all__ = [
     "compose_recipe",
     "expand_sweep",
     "list_recipes",
+    "optimizer_config",
     "register_task",
     "run_task",
 ]

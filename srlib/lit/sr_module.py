@@ -30,7 +30,7 @@ from torchmetrics import MeanMetric
 from srlib.metrics import PSNR, SSIM, TDiffPSNR, protocol_scores
 from srlib.models import is_temporal
 
-__all__ = ["SRModule", "frames_of"]
+__all__ = ["SRModule", "frames_of", "optimizer_config"]
 
 OptimizerFactory = Callable[[Iterable[nn.Parameter]], Optimizer]
 SchedulerFactory = Callable[[Optimizer], LRScheduler]
@@ -39,6 +39,14 @@ SchedulerFactory = Callable[[Optimizer], LRScheduler]
 def frames_of(x: Tensor) -> Tensor:
     """A clip batch ``(B, T, C, H, W)`` as its ``B*T`` frames; an image batch as it is."""
     return x.flatten(0, 1) if x.ndim == 5 else x
+
+
+def optimizer_config(optimizer: Any, scheduler_factory: Callable | None, interval: str) -> Any:
+    """What ``configure_optimizers`` returns: the optimizer, with its scheduler stepped per ``interval``."""
+    if scheduler_factory is None:
+        return optimizer
+    scheduler = scheduler_factory(optimizer)
+    return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": interval}}
 
 
 class SRModule(L.LightningModule):
@@ -190,10 +198,4 @@ class SRModule(L.LightningModule):
 
     def configure_optimizers(self) -> Any:
         optimizer = self.optimizer_factory(self.net.parameters())
-        if self.scheduler_factory is None:
-            return optimizer
-        scheduler = self.scheduler_factory(optimizer)
-        return {
-            "optimizer": optimizer,
-            "lr_scheduler": {"scheduler": scheduler, "interval": self.scheduler_interval},
-        }
+        return optimizer_config(optimizer, self.scheduler_factory, self.scheduler_interval)

@@ -39,18 +39,7 @@ def l1_loss(sr: Tensor, hr: Tensor) -> Tensor:
 
 
 def mse_loss(sr: Tensor, hr: Tensor) -> Tensor:
-    """Mean squared error.
-
-    Args:
-        sr: the network output.
-        hr: the target, same shape as ``sr``.
-
-    Returns:
-        A scalar tensor.
-
-    Shape:
-        - sr, hr: any shape, the same for both (usually ``(B, C, H, W)``).
-        - output: ``()``.
+    """Mean squared error; arguments, result and shapes as :func:`l1_loss`.
 
     Example:
         >>> float(mse_loss(torch.zeros(1, 3, 4, 4), torch.full((1, 3, 4, 4), 0.5)))
@@ -69,17 +58,8 @@ def _check_eps(eps: float) -> float:
 def charbonnier_loss(sr: Tensor, hr: Tensor, eps: float = 1e-3) -> Tensor:
     """Charbonnier loss ``mean(sqrt((sr - hr)^2 + eps^2))``: L1 away from zero, smooth at zero.
 
-    Args:
-        sr: the network output.
-        hr: the target, same shape as ``sr``.
-        eps: smoothing constant (> 0); the loss of identical inputs is ``eps``.
-
-    Returns:
-        A scalar tensor.
-
-    Shape:
-        - sr, hr: any shape, the same for both (usually ``(B, C, H, W)``).
-        - output: ``()``.
+    ``sr``, ``hr``, the result and shapes as :func:`l1_loss`; ``eps`` is the smoothing constant (> 0):
+    the loss of identical inputs is ``eps``.
 
     Example:
         >>> x = torch.rand(1, 3, 4, 4)

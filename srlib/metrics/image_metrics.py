@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 from torch import Tensor
@@ -20,6 +20,7 @@ class _PerImageMean(Metric):
     is_differentiable = False
     full_state_update = False
     _score_fn: Callable[..., Tensor]
+    _score_kwargs: ClassVar[dict[str, Any]] = {"reduction": "none"}  # one score per image
 
     def __init__(self, *, crop_border: int = 0, y_channel: bool = True, quantize: bool = True, **kwargs: Any):
         super().__init__(**kwargs)
@@ -34,7 +35,7 @@ class _PerImageMean(Metric):
             crop_border=self.crop_border,
             y_channel=self.y_channel,
             quantize=self.quantize,
-            reduction="none",
+            **self._score_kwargs,
         )
         self.total += values.to(torch.float64).sum()
         self.count += values.numel()

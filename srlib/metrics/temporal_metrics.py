@@ -6,42 +6,19 @@ it, use :class:`~srlib.metrics.TemporalScores`.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any
+from typing import Any, ClassVar
 
-import torch
-from torch import Tensor
-from torchmetrics import Metric
-
+from srlib.metrics.image_metrics import _PerImageMean
 from srlib.metrics.temporal import clip_psnr, clip_ssim, tdiff_psnr
 
 __all__ = ["ClipPSNR", "ClipSSIM", "TDiffPSNR"]
 
 
-class _PerClipMean(Metric):
-    """Mean of a per-clip score; states are sums, so DDP (and ``merge_state``) reduce them by summation."""
+class _PerClipMean(_PerImageMean):
+    """Mean of a per-clip score (clips ``(B, T, C, H, W)`` or one ``(T, C, H, W)``); sums as states."""
 
-    is_differentiable = False
     higher_is_better = True
-    full_state_update = False
-    _score_fn: Callable[..., Tensor]
-
-    def __init__(self, *, crop_border: int = 0, y_channel: bool = True, quantize: bool = True, **kwargs: Any):
-        super().__init__(**kwargs)
-        self.crop_border, self.y_channel, self.quantize = int(crop_border), y_channel, quantize
-        self.add_state("total", default=torch.tensor(0.0, dtype=torch.float64), dist_reduce_fx="sum")
-        self.add_state("count", default=torch.tensor(0, dtype=torch.long), dist_reduce_fx="sum")
-
-    def update(self, sr: Tensor, hr: Tensor) -> None:
-        """Add clips ``(B, T, C, H, W)`` (or one clip ``(T, C, H, W)``)."""
-        values = type(self)._score_fn(
-            sr, hr, crop_border=self.crop_border, y_channel=self.y_channel, quantize=self.quantize
-        )
-        self.total += values.to(torch.float64).sum()
-        self.count += values.numel()
-
-    def compute(self) -> Tensor:
-        return (self.total / self.count.clamp_min(1)).float()
+    _score_kwargs: ClassVar[dict[str, Any]] = {}  # the clip scores return one value per clip
 
 
 class ClipPSNR(_PerClipMean):

@@ -10,7 +10,7 @@ import pytest
 import torch
 
 import srlib
-from srlib.models import get_model_entry
+from srlib.models import create_model, get_model_entry, list_models
 from tests.conftest import DATA, WEIGHTS
 
 SET5 = DATA / "Set5"
@@ -78,3 +78,16 @@ def bicubic_psnr(set5_subset: Path) -> float:
 
 
 __all__ = ["README_BICUBIC", "README_IMAGES", "SET5", "WEIGHTS", "need"]
+
+
+def assert_detects_no_other_model(detect: Callable[[dict], object], skip: Callable[[str], bool]) -> None:
+    """``detect`` (a state-dict detector) answers None for every other registered model's default state
+    dict, one per class (the entrypoints of one class share its key scheme)."""
+    classes = set()
+    for other in list_models():
+        cls = get_model_entry(other).cls
+        if skip(other) or cls in classes:
+            continue
+        classes.add(cls)
+        assert detect(create_model(other).state_dict()) is None, other
+    assert classes, "no other model was tried"

@@ -7,8 +7,9 @@ import torch
 import torch.nn.functional as F
 
 import srlib
-from srlib.models import RRDBNet, create_model, detect_architecture, get_model_entry, list_models
+from srlib.models import RRDBNet, create_model, detect_architecture
 from srlib.models.rrdbnet import _detect, checkpoint_filter_fn
+from tests.models.conftest import assert_detects_no_other_model
 
 TINY = {"num_feat": 8, "num_block": 2, "num_grow_ch": 4}
 
@@ -77,19 +78,6 @@ def _to_old_sequential_layout(state: dict[str, torch.Tensor], num_block: int) ->
         else:
             out[f"model.{plain[name]}.{kind}"] = v
     return out
-
-
-def _other_models_states(skip) -> dict[str, dict[str, torch.Tensor]]:
-    """State dicts of the other registered models at their defaults, one per class (the entrypoints
-    of one class share its key scheme)."""
-    states, classes = {}, set()
-    for other in list_models():
-        cls = get_model_entry(other).cls
-        if skip(other) or cls in classes:
-            continue
-        classes.add(cls)
-        states[other] = create_model(other).state_dict()
-    return states
 
 
 def test_parameter_count_x4_matches_published():
@@ -234,10 +222,7 @@ def test_detection_and_rejections():
     bad = _basicsr_state(4, **TINY)
     bad["conv_first.weight"] = torch.zeros(8, 5, 3, 3)  # 5 input channels: no supported scale
     assert _detect(bad) is None
-    others = _other_models_states(lambda n: n == "rrdbnet")
-    assert others
-    for other, other_state in others.items():
-        assert _detect(other_state) is None, other
+    assert_detects_no_other_model(_detect, lambda n: n == "rrdbnet")
 
 
 def test_errors_name_the_fix():

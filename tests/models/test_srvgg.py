@@ -7,8 +7,9 @@ import torch
 import torch.nn.functional as F
 
 import srlib
-from srlib.models import SRVGGNetCompact, create_model, detect_architecture, get_model_entry, list_models
+from srlib.models import SRVGGNetCompact, create_model, detect_architecture, list_models
 from srlib.models.srvgg import _detect
+from tests.models.conftest import assert_detects_no_other_model
 
 
 def _n_params(model: torch.nn.Module) -> int:
@@ -27,19 +28,6 @@ def _upstream_state(num_conv: int, scale: int, num_feat: int = 64, seed: int = 0
         if i < len(shapes) - 1:
             state[f"body.{2 * i + 1}.weight"] = torch.rand(num_feat, generator=g) * 0.3
     return state
-
-
-def _other_models_states(skip) -> dict[str, dict[str, torch.Tensor]]:
-    """State dicts of the other registered models at their defaults, one per class (the entrypoints
-    of one class share its key scheme)."""
-    states, classes = {}, set()
-    for other in list_models():
-        cls = get_model_entry(other).cls
-        if skip(other) or cls in classes:
-            continue
-        classes.add(cls)
-        states[other] = create_model(other).state_dict()
-    return states
 
 
 def test_registered_names_and_defaults():
@@ -159,10 +147,7 @@ def test_detector_rejects_other_layouts():
     assert _detect(odd_width) is None
     no_prelu = {k: v for k, v in state.items() if v.ndim != 1 or k.endswith(".bias")}
     assert _detect(no_prelu) is None
-    others = _other_models_states(lambda n: n.startswith("srvgg"))
-    assert others
-    for other, other_state in others.items():
-        assert _detect(other_state) is None, other
+    assert_detects_no_other_model(_detect, lambda n: n.startswith("srvgg"))
 
 
 def test_errors_name_the_fix():

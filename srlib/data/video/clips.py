@@ -53,7 +53,7 @@ import torch
 from srlib._cache import HashedCache, digest, file_stamp
 from srlib.data.video._fields import settings_from
 from srlib.data.video.codec import CodecSettings, LowResEncoder
-from srlib.data.video.dataset import find_clip_pairs, raise_or_warn
+from srlib.data.video.dataset import find_clip_pairs, frame_cache_dir, raise_or_warn
 from srlib.data.video.policy import FramePairPolicy
 from srlib.data.video.sampling import (
     ClipReport,
@@ -614,13 +614,7 @@ def cache_clips(
     if lr_mode == "codec":
         codec = codec or CodecSettings()
         codec.check_available()
-    cache_dir = Path(cache_dir) if cache_dir is not None else root / ".srlib_frame_cache"
-    try:
-        cache_dir.mkdir(parents=True, exist_ok=True)
-    except OSError as err:
-        raise ValueError(
-            f"Cannot create the clip cache folder {cache_dir} ({err}); pass cache_dir=."
-        ) from err
+    cache_dir = frame_cache_dir(root, cache_dir, "clip")
     cache = HashedCache(cache_dir, version=_CACHE_VERSION)
     cache.clean_interrupted()
 

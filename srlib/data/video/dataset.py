@@ -42,6 +42,16 @@ def _list_videos(folder: Path) -> dict[str, Path]:
     return {stem: ps[0] for stem, ps in found.items()}
 
 
+def frame_cache_dir(root: Path, cache_dir: str | os.PathLike | None, what: str) -> Path:
+    """The cache folder (default ``root/.srlib_frame_cache``), created; a clear error when it cannot be."""
+    folder = Path(cache_dir) if cache_dir is not None else root / ".srlib_frame_cache"
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise ValueError(f"Cannot create the {what} cache folder {folder} ({err}); pass cache_dir=.") from err
+    return folder
+
+
 def find_clip_pairs(
     root: str | os.PathLike, *, lr_dir: str = "lr", hr_dir: str = "hr", strict: bool = True
 ) -> list[tuple[str, Path, Path]]:
@@ -102,13 +112,7 @@ def cache_frame_pairs(
     """
     sampling = sampling or FrameSampling()
     root = Path(root)
-    cache_dir = Path(cache_dir) if cache_dir is not None else root / ".srlib_frame_cache"
-    try:
-        cache_dir.mkdir(parents=True, exist_ok=True)
-    except OSError as err:
-        raise ValueError(
-            f"Cannot create the frame cache folder {cache_dir} ({err}); pass cache_dir=."
-        ) from err
+    cache_dir = frame_cache_dir(root, cache_dir, "frame")
 
     cache = FrameCache(cache_dir, sampling, policy)
     clips: list[CachedClip] = []
