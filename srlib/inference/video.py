@@ -423,10 +423,17 @@ def _even(x: torch.Tensor) -> torch.Tensor:
 class _FrameRun:
     """Frames in, frames out: a per-frame runner, or a temporal stream whose outputs lag its inputs."""
 
-    def __init__(self, upscaler: Upscaler, output: OutputSize | None, scene_cut: float | None) -> None:
+    def __init__(
+        self,
+        upscaler: Upscaler,
+        output: OutputSize | None,
+        scene_cut: float | None,
+        stream: TemporalStream | None = None,
+    ) -> None:
         self.upscaler, self.output = upscaler, output
-        kind, _ = temporal_kind(upscaler.model)
-        self.stream = TemporalStream(upscaler, scene_cut=scene_cut) if kind != "frame" else None
+        if stream is None and temporal_kind(upscaler.model)[0] != "frame":
+            stream = TemporalStream(upscaler, scene_cut=scene_cut)
+        self.stream = stream
         self._sizes: tuple[tuple[int, int], tuple[int, int]] | None = None
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor | None:
@@ -762,7 +769,7 @@ def _expected_frames(src: _Source) -> int | None:
 
 
 def _make_runner(
-    model: nn.Module | Upscaler,
+    model: nn.Module | Upscaler | TemporalStream,
     *,
     device: str | torch.device | None,
     dtype: str | torch.dtype | None,
@@ -771,29 +778,32 @@ def _make_runner(
     output: OutputSize | None,
     scene_cut: float | None = DEFAULT_SCENE_CUT,
 ) -> tuple[Upscaler, _FrameRun]:
-    if isinstance(model, Upscaler):
+    stream = model if isinstance(model, TemporalStream) else None
+    if isinstance(model, (Upscaler, TemporalStream)):
         given = [n for n, v in (("device", device), ("tile", tile)) if v is not None]
         if dtype != "auto":
             given.append("dtype")
         if given:
+            what = type(model).__name__
             raise ValueError(
-                f"{' and '.join(given)} cannot be given with an Upscaler; "
-                "set them when building the Upscaler."
+                f"{' and '.join(given)} cannot be given with a ready {what}; set them when building it."
             )
-        upscaler = model
+        upscaler = model.upscaler if stream is not None else model
     elif isinstance(model, nn.Module):
         upscaler = Upscaler(model, device=device, dtype=dtype, tile=tile, tile_overlap=tile_overlap)
     else:
-        raise TypeError(f"model must be an nn.Module or an Upscaler, got {type(model).__name__}.")
+        raise TypeError(
+            f"model must be an nn.Module, an Upscaler or a TemporalStream, got {type(model).__name__}."
+        )
     if output is not None and not isinstance(output, OutputSize):
         raise TypeError(f"output must be an OutputSize, got {type(output).__name__}.")
-    return upscaler, _FrameRun(upscaler, output, scene_cut)
+    return upscaler, _FrameRun(upscaler, output, scene_cut, stream)
 
 
 def upscale_video(
     src: str | os.PathLike,
     dst: str | os.PathLike,
-    model: nn.Module | Upscaler,
+    model: nn.Module | Upscaler | TemporalStream,
     *,
     batch_size: int = 4,
     tile: int | None = None,
@@ -824,8 +834,9 @@ def upscale_video(
         src: the input video (any container and codec FFmpeg reads).
         dst: the output file; its extension picks the container (``.mp4``, ``.mkv``, ``.mov``, ...).
         model: an srlib-contract network (zoo model, ``OnnxRuntimeModel``, ...) or a ready
-            :class:`~srlib.inference.engine.Upscaler` (then ``device``, ``dtype`` and ``tile`` must be
-            left unset: the Upscaler's own settings are used).
+            :class:`~srlib.inference.engine.Upscaler` or :class:`~srlib.inference.temporal.TemporalStream`
+            (then ``device``, ``dtype`` and ``tile`` must be left unset: its own settings are used; a
+            stream also keeps its own ``scene_cut``, and every frame goes through its ``push``).
         batch_size: frames per model call.
         tile: tile size in input pixels (``None``: whole frames).
         tile_overlap: input pixels shared by neighbouring tiles.

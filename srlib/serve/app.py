@@ -441,6 +441,11 @@ def create_app(
     )
     async def upscale_image(request: Request) -> Response:
         service = state["service"]
+        if service.temporal:
+            raise BadRequestError(
+                f"This server runs the video model {config.model!r}, which upscales videos, not single "
+                "images: POST the video to /v1/jobs, or serve an image model (e.g. vsr_frame) for images."
+            )
         params = parse_image_params(request.query_params, service.policy)
         try:
             upscaler = service.variant(params.tile)

@@ -12,8 +12,10 @@ Layout under the server's work folder (shared by all worker processes of one ser
     state/<id>.cancel            a cancellation request left by another worker process
 
 A job is owned by the worker process that accepted it: only that process runs it and writes its
-state. Cancellation is cooperative: the job's frames reach the model through :class:`_JobUpscaler`,
+state. Cancellation is cooperative: the job's frames reach the model through :class:`_JobStream`,
 which checks the cancel flag (and the marker file) before every batch, so a job stops within one batch.
+Per-frame and video models (sliding-window, recurrent) both run; a video model's window and state are
+the job's own.
 A cancelled job leaves nothing on disk; a failed job leaves only its small state file (the error
 message, no media) until it is deleted or expires after ``job_ttl_s``; a finished job's result and
 state expire after ``job_ttl_s`` as well. A state write that fails (a full disk) drops the job whole,
@@ -39,6 +41,7 @@ from torch import Tensor
 
 from srlib.inference.engine import Upscaler
 from srlib.inference.output_size import OutputSize
+from srlib.inference.temporal import TemporalStream
 from srlib.io.images import max_image_pixels
 from srlib.serve.batcher import CancelledWorkError, QueueFullError
 from srlib.serve.config import ServeConfig
@@ -229,41 +232,63 @@ class _Job:
     last_write: float = 0.0
 
 
-class _JobUpscaler(Upscaler):
-    """The server's prepared Upscaler, seen by ``upscale_video``: frames go through the micro-batcher.
+class _JobStream(TemporalStream):
+    """A job's frames on their way to the model, as ``upscale_video`` feeds them: the seam of a job.
 
-    ``upscale_video`` takes an ``nn.Module`` or an ``Upscaler`` and has no progress callback or cancel
-    hook, so this subclass is the seam: before each batch it checks the job's cancel flag (and that the
-    decoder gives no more frames than were counted when the upload was accepted), after it counts the
-    frames. The batch carries the job's cancel event, so the model thread stops it within one layer once
-    the job is cancelled. It shares the prepared model (no ``Upscaler.__init__``: that would move the
-    model while the model thread runs it).
+    Every model call goes through the server's micro-batcher, so only the model thread runs the model:
+    a per-frame model's batches share calls with image requests; a video model's window batches and
+    recurrent steps run as calls of their own (the stream's window and state stay with the job). Before
+    each batch the stream checks the job's cancel flag (and the marker file) and that the decoder gives
+    no more frames than were counted when the upload was accepted; after, it counts the finished frames.
+    The batch carries the job's cancel event, so the model thread stops it within one layer once the
+    job is cancelled. It shares the prepared Upscaler (a new one would move the model while the model
+    thread runs it).
     """
 
     def __init__(self, base: Upscaler, manager: JobManager, job: _Job) -> None:
-        self.__dict__.update(base.__dict__)
-        self._base, self._manager, self._job = base, manager, job
+        super().__init__(base)
+        self._manager, self._job = manager, job
+        self._pushed = 0
 
-    def __call__(self, x: Tensor) -> Tensor:
+    def push(self, frames: Tensor) -> list[Tensor]:
         job, manager = self._job, self._manager
         counted = int(job.facts.get("frames") or 0)
-        if counted and job.frames_done + x.shape[0] > counted:
+        self._pushed += frames.shape[0] if frames.ndim == 4 else 1
+        if counted and self._pushed > counted:
             raise BadRequestError(
                 f"The video decodes to more frames than the {counted} counted when it was accepted; it was "
                 f"stopped (--max-video-seconds is {manager.config.max_video_seconds:g} s)."
             )
+        if self.kind == "frame":  # batched with other callers' frames under the Upscaler's key
+            ready = list(self._submit(frames, self.upscaler))
+        else:
+            ready = super().push(frames)
+        manager.advance(job, len(ready))
+        return ready
+
+    def flush(self) -> list[Tensor]:
+        ready = super().flush()
+        self._manager.advance(self._job, len(ready))
+        return ready
+
+    def _call(self, fn, x: Tensor, key: tuple[int, int]) -> Tensor:
+        """One window batch or recurrent step, run on the model thread as a call of its own."""
+        return self._submit(x, lambda t: TemporalStream._call(self, fn, t, key))
+
+    def _submit(self, x: Tensor, key) -> Tensor:
+        """Run ``x`` through the batcher under ``key``; waits for room, stops when the job is cancelled."""
+        job, manager = self._job, self._manager
         batcher = manager.service.batcher
         while True:
             manager.check_cancel(job)
             try:
-                future = batcher.submit(x, self._base, job.cancel)
+                future = batcher.submit(x, key, job.cancel)
                 break
             except QueueFullError:  # images first: a job's batch waits for room
                 time.sleep(0.05)
         while True:
             try:
-                y = future.result(timeout=0.25)
-                break
+                return future.result(timeout=0.25)
             except TimeoutError:
                 if manager.cancelled(job):
                     job.cancel.set()  # the model thread skips the batch, or stops it between layers
@@ -271,8 +296,6 @@ class _JobUpscaler(Upscaler):
                     raise JobCancelledError() from None
             except (CancelledError, CancelledWorkError):
                 raise JobCancelledError() from None
-        manager.advance(job, x.shape[0])
-        return y
 
 
 class JobManager:
@@ -576,7 +599,7 @@ class JobManager:
             upscale_video(
                 job.input,
                 job.result,
-                _JobUpscaler(base, self, job),
+                _JobStream(base, self, job),
                 batch_size=self.config.job_batch_size,
                 output=job.params.output,
                 crf=job.params.crf,

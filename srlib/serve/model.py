@@ -9,6 +9,10 @@ Model work nobody waits for is stopped: the served Upscaler asks the batcher bef
 forward pre-hook on every layer of the network asks it before every layer, whether every input of the
 running batch has been cancelled (client gone, request timed out, job deleted); if so the call ends
 with :class:`~srlib.serve.batcher.CancelledWorkError` within one layer.
+
+A video model (sliding-window or recurrent) serves video jobs only: each job streams its frames
+through its own :class:`~srlib.inference.temporal.TemporalStream`, whose model calls reach the model
+thread as calls of their own; image requests get a 400 that says so.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ from torch import Tensor, nn
 from srlib._version import __version__
 from srlib.inference.engine import Upscaler
 from srlib.inference.loader import ModelDescriptor, describe, load_upscaling_model
+from srlib.inference.temporal import TemporalStream
 from srlib.serve.batcher import MicroBatcher
 from srlib.serve.config import ServeConfig
 
@@ -98,7 +103,7 @@ class ModelService:
         if warm_up:
             m = max(self.upscaler.flags.size_multiple, 1)
             side = max(16, m) + (-max(16, m)) % m
-            self.batcher(torch.rand(1, 3, side, side), None, timeout=300)
+            self.batcher(torch.rand(1, 3, side, side), self._warm_up if self.temporal else None, timeout=300)
             self.batcher.calls = self.batcher.frames = self.batcher.last_batch = 0
             self.batcher.sizes.clear()
 
@@ -128,9 +133,22 @@ class ModelService:
                 self._variants[tile] = made
             return made
 
+    @property
+    def temporal(self) -> bool:
+        """Whether the model is a video model (it needs neighbouring frames or a state, not one image)."""
+        return self.upscaler.flags.temporal
+
+    def _warm_up(self, x: Tensor) -> Tensor:
+        stream = TemporalStream(self.upscaler, scene_cut=None)
+        return torch.stack(stream.push(x) + stream.flush())
+
     def _run(self, key: Hashable, x: Tensor) -> Tensor:
-        upscaler = key if isinstance(key, Upscaler) else self.upscaler
-        return upscaler(x)
+        """One model call: ``key`` is a prepared Upscaler (``None``: the default one), or a video job's
+        own call (a callable: a window batch or a recurrent step), run as given."""
+        if key is None or isinstance(key, Upscaler):
+            return (key or self.upscaler)(x)
+        with torch.inference_mode():
+            return key(x)
 
     def params(self) -> int:
         return sum(p.numel() for p in self.net.parameters())
@@ -148,6 +166,9 @@ class ModelService:
             "tile": up.tile,
             "tile_overlap": up.tile_overlap,
             "frame_policy": str(self.policy) if self.policy is not None else None,
+            "video_model": self.temporal,
+            "frames": up.flags.frames,
+            "recurrent": up.flags.recurrent,
             "srlib_version": __version__,
             "max_batch": self.batcher.max_batch,
             "batch_window_ms": self.batcher.window_s * 1000,

@@ -20,6 +20,7 @@ import srlib
 from srlib.inference import upscale_video
 from srlib.inference.engine import Upscaler
 from srlib.inference.output_size import OutputSize
+from srlib.inference.temporal import TemporalStream
 from srlib.inference.video import VideoReport
 
 W, H, FRAMES, FPS, RATE = 32, 24, 12, 8, 16000
@@ -155,9 +156,14 @@ def test_upscaler_instance_and_conflicting_settings(clip, bicubic, tmp_path):
     up = Upscaler(bicubic, dtype="fp32", tile=16, tile_overlap=4)
     report = upscale_video(clip, tmp_path / "tiled.mp4", up, progress=False)
     assert report.frames == FRAMES and report.width_out == 2 * W
-    with pytest.raises(ValueError, match="tile cannot be given with an Upscaler"):
+    with pytest.raises(ValueError, match="tile cannot be given with a ready Upscaler"):
         upscale_video(clip, tmp_path / "x.mp4", up, tile=8, progress=False)
-    with pytest.raises(TypeError, match=r"nn\.Module or an Upscaler"):
+    stream = TemporalStream(up, scene_cut=None)  # a ready stream: every frame goes through its push
+    report = upscale_video(clip, tmp_path / "streamed.mp4", stream, progress=False)
+    assert report.frames == FRAMES and report.width_out == 2 * W
+    with pytest.raises(ValueError, match="dtype cannot be given with a ready TemporalStream"):
+        upscale_video(clip, tmp_path / "x.mp4", stream, dtype="fp32", progress=False)
+    with pytest.raises(TypeError, match=r"nn\.Module, an Upscaler or a TemporalStream"):
         upscale_video(clip, tmp_path / "x.mp4", "bicubic", progress=False)  # type: ignore[arg-type]
     assert not (tmp_path / "x.mp4").exists()
 

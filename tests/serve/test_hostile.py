@@ -287,11 +287,11 @@ def _wait_stopped(c, before: int) -> dict:
 
 
 def test_model_work_stops_after_the_timeout_answer(default_server) -> None:
-    body = _flat_png(1000, 1000)  # in 16-pixel tiles: several seconds of model work
+    body = _flat_png(1000, 1000)  # in 8-pixel tiles: about 5 s of model work (16-pixel: 1.6 s, too quick)
     with default_server.client(token=False) as c:
         before = c.get("/v1/stats").json()["batching"]
         started = time.monotonic()
-        response = c.post("/v1/upscale", params={"tile": "16"}, content=body)
+        response = c.post("/v1/upscale", params={"tile": "8"}, content=body)
         assert response.status_code == 503 and "--timeout" in response.json()["error"]
         stats = _wait_stopped(c, before["stopped_calls"])
         assert time.monotonic() - started < 4  # stopped within a tile, not after the whole image
@@ -304,7 +304,7 @@ def test_model_work_stops_when_the_client_hangs_up(default_server) -> None:
     with default_server.client(token=False) as c:
         before = c.get("/v1/stats").json()
         with pytest.raises(httpx.ReadTimeout), default_server.client(token=False) as quitter:
-            quitter.post("/v1/upscale", params={"tile": "16"}, content=body, timeout=0.8)
+            quitter.post("/v1/upscale", params={"tile": "8"}, content=body, timeout=0.8)
         stats = _wait_stopped(c, before["batching"]["stopped_calls"])
         assert stats["model_calls"] == before["batching"]["model_calls"]
         responses = _until(lambda: (r := c.get("/v1/stats").json()["responses"]).get("4xx", 0) > 0 and r, 5)
