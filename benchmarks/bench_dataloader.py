@@ -33,7 +33,7 @@ import torch
 from PIL import Image
 from torch.utils.data import DataLoader, Dataset
 
-from srlib.data import HRPatchDataset, T91DataModule, list_images, random_augment
+from srlib.data import HRPatchDataset, T91DataModule, list_images, random_augment, training_loader
 
 DEFAULT_ROOT = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "T91"
 
@@ -58,17 +58,6 @@ class NaivePatchDataset(Dataset):
         patch = torch.from_numpy(np.ascontiguousarray(array[top : top + p, left : left + p])).permute(2, 0, 1)
         (patch,) = random_augment(patch)
         return {"hr": patch.contiguous(), "name": path.stem}
-
-
-def loader(dataset: Dataset, batch: int, workers: int) -> DataLoader:
-    return DataLoader(
-        dataset,
-        batch_size=batch,
-        shuffle=True,
-        drop_last=True,
-        num_workers=workers,
-        persistent_workers=workers > 0,
-    )
 
 
 def epoch_rate(dl: DataLoader, patch: int) -> float:
@@ -120,7 +109,7 @@ def main() -> None:
     paths = [p for p in list_images(args.root) if min(Image.open(p).size) >= args.patch]
     loaders = {
         "srlib": dm.train_dataloader(),
-        "naive": loader(
+        "naive": training_loader(
             NaivePatchDataset(paths, scale=args.scale, patch_size=args.patch, length=length),
             args.batch,
             args.workers,
@@ -144,7 +133,7 @@ def main() -> None:
             print(
                 f"sub-image extraction ({fmt}): {time.perf_counter() - start:.2f} s, {len(ds.images)} crops"
             )
-            loaders[f"srlib-subimages-{fmt}"] = loader(ds, args.batch, args.workers)
+            loaders[f"srlib-subimages-{fmt}"] = training_loader(ds, args.batch, args.workers)
 
     rates: dict[str, list[float]] = {name: [] for name in loaders}
     for dl in loaders.values():

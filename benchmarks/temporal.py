@@ -38,6 +38,7 @@ import torch
 
 import srlib
 from srlib.data.video.synthetic import CameraPan, make_video_pairs, pan_frames
+from srlib.evaluation.cost import device_name
 from srlib.evaluation.video import evaluate_video_pairs
 from srlib.inference import upscale_video
 from srlib.io import read_image
@@ -51,14 +52,7 @@ CONTROL = "vsr_frame"
 
 
 def cpu_name() -> str:
-    try:
-        out = subprocess.run(["lscpu"], capture_output=True, text=True, check=True).stdout
-        for line in out.splitlines():
-            if line.startswith("Model name:"):
-                return line.split(":", 1)[1].strip()
-    except (OSError, subprocess.CalledProcessError):
-        pass
-    return "unknown CPU"
+    return device_name("cpu")
 
 
 def network(name: str, weights: dict[str, str]) -> torch.nn.Module:

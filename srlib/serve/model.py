@@ -146,7 +146,7 @@ class ModelService:
         """One model call: ``key`` is a prepared Upscaler (``None``: the default one), or a video job's
         own call (a callable: a window batch or a recurrent step), run as given."""
         if key is None or isinstance(key, Upscaler):
-            return (key or self.upscaler)(x)
+            return (self.upscaler if key is None else key)(x)
         with torch.inference_mode():
             return key(x)
 
