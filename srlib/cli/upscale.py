@@ -33,6 +33,8 @@ __all__ = ["main", "upscale"]
 
 log = logging.getLogger(__name__)
 
+SEGMENT_FRAMES_DEFAULT = 300  # srlib.inference.segments.SEGMENT_FRAMES (not imported: it loads PyAV)
+
 
 def _parser() -> ArgumentParser:
     parser = ArgumentParser(prog="python -m srlib.upscale", description=__doc__.split("\n")[0])
@@ -86,6 +88,25 @@ def _parser() -> ArgumentParser:
     video.add_argument("--codec", default="libx264")
     video.add_argument("--crf", type=int, default=18)
     video.add_argument("--preset", default="medium")
+    video.add_argument(
+        "--segment-frames",
+        type=int,
+        default=None,
+        metavar="N",
+        help="cut a video into segments of N frames recorded in a journal next to OUT, so a rerun after a "
+        f"crash resumes where it stopped (default: {SEGMENT_FRAMES_DEFAULT}; 0: one pass, nothing kept on "
+        "failure)",
+    )
+    resume = video.add_mutually_exclusive_group()
+    resume.add_argument(
+        "--resume",
+        action="store_true",
+        help="resume an interrupted job from its journal (the default when one for the same input, model "
+        "and settings exists; one for other settings is refused)",
+    )
+    resume.add_argument(
+        "--restart", action="store_true", help="discard an interrupted job's journal and start again"
+    )
     video.add_argument(
         "--video-stream",
         type=int,
@@ -155,8 +176,20 @@ def _run(args: Namespace) -> int:
     from srlib.io.video import VIDEO_EXTENSIONS
 
     if src.suffix.lower() in VIDEO_EXTENSIONS:
+        from srlib.inference.segments import can_segment
         from srlib.inference.video import upscale_video
 
+        segment_frames = SEGMENT_FRAMES_DEFAULT if args.segment_frames is None else args.segment_frames
+        if segment_frames < 0:
+            raise ValueError(f"--segment-frames must be 0 (one pass) or more, got {segment_frames}.")
+        if segment_frames and not can_segment(dst):
+            if args.segment_frames:
+                raise ValueError(
+                    f"{dst.suffix} stores a constant frame rate, which segments cannot be joined into; write "
+                    ".mp4 or .mkv, or pass --segment-frames 0."
+                )
+            log.warning("%s: %s outputs are written in one pass (not resumable)", dst, dst.suffix)
+            segment_frames = 0
         report = upscale_video(
             src,
             dst,
@@ -170,8 +203,12 @@ def _run(args: Namespace) -> int:
             overwrite=args.overwrite,
             max_pixels=args.max_pixels,
             video_stream=args.video_stream,
+            segment_frames=segment_frames or None,
+            restart=args.restart,
         )
-        print(f"{src} -> {dst}: {report.frames} frames, {report.frames_per_second:.2f} frames/s")
+        reused = report.segments_reused
+        reused = f", {reused} of {report.segments} segments resumed" if reused else ""
+        print(f"{src} -> {dst}: {report.frames} frames, {report.frames_per_second:.2f} frames/s{reused}")
         return 0
     from srlib.inference.upscale import upscale_picture
     from srlib.io.pictures import read_picture, write_picture

@@ -113,6 +113,8 @@ class VideoReport:
             frames by; they were written upright (``width_in``/``height_in`` are the upright size).
         mirrored: whether the display matrix also mirrored the frames (applied as well).
         scene_cuts: scene cuts at which a temporal model's window or state was reset.
+        segments: segments the job was cut into (0: one pass; see :mod:`srlib.inference.segments`).
+        segments_reused: finished segments taken over from an interrupted earlier run.
     """
 
     src: Path
@@ -130,6 +132,8 @@ class VideoReport:
     rotation: int = 0
     mirrored: bool = False
     scene_cuts: int = 0
+    segments: int = 0
+    segments_reused: int = 0
 
 
 @dataclass
@@ -204,6 +208,15 @@ class _Source:
     video_start: float | None = None
     video_end: float | None = None
     stream_ends: dict[int, float] = field(default_factory=dict)
+    # A segment's decode range (srlib.inference.segments): seek to the keyframe before ``lo_pts`` and
+    # emit the frames whose timestamps lie in ``[lo_pts, hi_pts]``; ``None``: the whole stream.
+    lo_pts: int | None = None
+    hi_pts: int | None = None
+    seek: bool = True
+
+
+class SeekMissedError(Exception):
+    """A seek landed after the frame a segment starts at (a file with a broken index)."""
 
 
 def _check_paths(src: Path, dst: Path, overwrite: bool) -> None:
@@ -332,6 +345,9 @@ def _decode(src: _Source, stages: _Stages, batch_size: int) -> None:
         pending, frames = _Batch(audio=[], first=src.decoded), []
         return ok
 
+    ranged = src.lo_pts is not None
+    if ranged and src.seek:
+        src.container.seek(src.lo_pts, stream=video, backward=True, any_frame=False)
     try:
         for packet in src.container.demux(video, *src.audio):
             if stages.stop.is_set():
@@ -342,6 +358,13 @@ def _decode(src: _Source, stages: _Stages, batch_size: int) -> None:
                     _note_end(src, packet)
                 continue
             for frame in packet.decode():
+                if ranged:
+                    if frame.pts is None or frame.pts < src.lo_pts:
+                        continue
+                    if src.decoded == 0 and frame.pts != src.lo_pts:
+                        raise SeekMissedError(f"first frame after the seek: {frame.pts}, not {src.lo_pts}")
+                    if frame.pts > src.hi_pts:
+                        break
                 if size is None:
                     _check_pixels(src, frame.width, frame.height)
                 size = same_size(size, frame, src.path, src.decoded)
@@ -367,6 +390,8 @@ def _decode(src: _Source, stages: _Stages, batch_size: int) -> None:
                     src.video_start = float(pts * tb)
                 if len(frames) == batch_size and not send():
                     return
+            if ranged and last_pts is not None and last_pts >= src.hi_pts:
+                break
     except av.FFmpegError as err:
         raise ValueError(
             f"Decoding {src.path} failed after {src.decoded} frame(s) ({err}); the file looks truncated or "
@@ -374,7 +399,13 @@ def _decode(src: _Source, stages: _Stages, batch_size: int) -> None:
         ) from err
     if src.decoded == 0:
         raise ValueError(f"No video frame could be decoded from {src.path}; the file is empty or corrupt.")
-    _check_complete(src)
+    if not ranged:
+        _check_complete(src)
+    elif last_pts != src.hi_pts:
+        raise ValueError(
+            f"Decoding {src.path} stopped at timestamp {last_pts}, before {src.hi_pts}, the end of the "
+            "frames this segment needs; the file looks truncated or changed since the job started."
+        )
     if (frames or pending.audio) and not send():
         return
     stages.put(stages.decoded, _END)
@@ -443,6 +474,11 @@ class _FrameRun:
 
     def flush(self) -> torch.Tensor | None:
         return None if self.stream is None else self._finish(self.stream.flush())
+
+    def reset(self) -> None:
+        """Forget a temporal model's window or state (a new segment starts)."""
+        if self.stream is not None:
+            self.stream.reset()
 
     def _finish(self, sr: torch.Tensor | list[torch.Tensor]) -> torch.Tensor | None:
         if isinstance(sr, list):
@@ -545,6 +581,42 @@ def _grid_rate(src: _Source) -> Fraction | None:
     return src.fps
 
 
+def stores_frame_times(fmt: Any) -> bool:
+    """Whether the muxer ``fmt`` (an ``av.ContainerFormat``) keeps each frame's own time (not AVI)."""
+    return bool(fmt.flags & _AVFMT_VARIABLE_FPS)
+
+
+def encoder_options(fmt: Any, options: dict[str, str]) -> dict[str, str]:
+    """The encoder options for the muxer ``fmt``: B-frames off where it keeps no reordering (a constant
+    rate only: AVI) or cannot store negative decoding times (TS, FLV: B-frames make the first decoding
+    time negative, and the muxer would shift every timestamp by that delay)."""
+    flags = fmt.flags
+    shifts = not flags & _AVFMT_TS_NEGATIVE and fmt.name not in _PTS_ONLY_MUXERS
+    if not flags & _AVFMT_VARIABLE_FPS or shifts:
+        return {**options, "bf": "0"}
+    return dict(options)
+
+
+def copy_colour_tags(in_ctx: Any, out_ctx: Any) -> None:
+    """Keep the input's colour tags (2 = unspecified) on an encoder; its range is limited ("MPEG"),
+    as :func:`yuv_frame` converts."""
+    for tag in ("colorspace", "color_primaries", "color_trc"):
+        if getattr(in_ctx, tag, 2) not in (0, 2):
+            setattr(out_ctx, tag, getattr(in_ctx, tag))
+    out_ctx.color_range = 1
+
+
+def yuv_frame(rgb: np.ndarray, bt709: bool) -> Any:
+    """An ``(h, w, 3)`` uint8 RGB frame as a limited-range ``yuv420p`` ``av.VideoFrame``."""
+    frame = av.VideoFrame.from_ndarray(rgb, format="rgb24")
+    return frame.reformat(
+        format="yuv420p",
+        dst_colorspace="ITU709" if bt709 else "ITU601",
+        dst_color_range="MPEG",
+        interpolation=_sws_flags(),
+    )
+
+
 class _Sink:
     """The encode stage: owns the output container; muxes audio packets, encodes upscaled frames.
 
@@ -565,18 +637,14 @@ class _Sink:
         self.bt709 = src.video.codec_context.colorspace == _AVCOL_SPC_BT709
         self.in_tb = src.video.time_base
         self.grid: Fraction | None = None
-        if not out.format.flags & _AVFMT_VARIABLE_FPS:
+        if not stores_frame_times(out.format):
             self.grid = _grid_rate(src)
             if not self.grid:
                 raise ValueError(
                     f"{dst} ({out.format.name}) stores a constant frame rate, and {src.path} declares none; "
                     "write .mkv or .mp4 instead."
                 )
-            options = {**options, "bf": "0"}
-        elif not out.format.flags & _AVFMT_TS_NEGATIVE and out.format.name not in _PTS_ONLY_MUXERS:
-            # TS, FLV: B-frames make the first decoding time negative, and the muxer would shift every
-            # timestamp by that delay.
-            options = {**options, "bf": "0"}
+        options = encoder_options(out.format, options)
         tb = 1 / self.grid if self.grid else self.in_tb
         self.tb = Fraction(tb)
         try:
@@ -587,11 +655,7 @@ class _Sink:
         self.video.pix_fmt = "yuv420p"
         self.video.time_base = tb
         self.video.codec_context.time_base = tb
-        in_ctx = src.video.codec_context
-        for tag in ("colorspace", "color_primaries", "color_trc"):  # keep the input's tags (2 = unspecified)
-            if getattr(in_ctx, tag, 2) not in (0, 2):
-                setattr(self.video.codec_context, tag, getattr(in_ctx, tag))
-        self.video.codec_context.color_range = 1  # limited ("MPEG") range, as the conversion in write()
+        copy_colour_tags(src.video.codec_context, self.video.codec_context)
         for stream in src.audio:
             self.audio[stream.index].time_base = stream.time_base
         self.last_pts: int | None = None
@@ -656,13 +720,9 @@ class _Sink:
         self.early_audio = []
         if item.frames is None:
             return 0
-        colorspace, flags = ("ITU709" if self.bt709 else "ITU601"), _sws_flags()
         for rgb, in_pts, in_duration in zip(item.frames, item.pts, item.durations, strict=True):
             pts, duration = self._time(in_pts, in_duration)
-            frame = av.VideoFrame.from_ndarray(rgb, format="rgb24")
-            frame = frame.reformat(
-                format="yuv420p", dst_colorspace=colorspace, dst_color_range="MPEG", interpolation=flags
-            )
+            frame = yuv_frame(rgb, self.bt709)
             frame.pts, frame.time_base, frame.duration = pts, self.tb, duration
             self.durations[pts] = duration
             self.last_pts, self.end = pts, max(self.end, pts + duration)
@@ -819,6 +879,8 @@ def upscale_video(
     video_stream: int | None = None,
     max_pixels: int | None = None,
     scene_cut: float | None = DEFAULT_SCENE_CUT,
+    segment_frames: int | None = None,
+    restart: bool = False,
 ) -> VideoReport:
     """Upscale every frame of the video ``src`` with ``model`` and write the result to ``dst``.
 
@@ -858,6 +920,11 @@ def upscale_video(
             decoded frame.
         scene_cut: for temporal models, the scene-cut threshold at which the window is flushed and
             the recurrent state reset (see :mod:`srlib.inference.temporal`); ``None`` never cuts.
+        segment_frames: cut the job into segments of this many frames, each encoded on its own and
+            recorded in a journal next to ``dst``, so a rerun after a crash resumes at the first
+            unfinished segment (:mod:`srlib.inference.segments`; containers that keep each frame's
+            time only). ``None``: one pass, nothing kept on failure.
+        restart: with ``segment_frames``, discard an earlier run's journal instead of resuming it.
 
     Returns:
         A :class:`VideoReport` of what was written.
@@ -877,6 +944,30 @@ def upscale_video(
           (rounded up to even numbers).
 
     """
+    if segment_frames is not None:
+        from srlib.inference.segments import upscale_video_segmented
+
+        return upscale_video_segmented(
+            src,
+            dst,
+            model,
+            segment_frames=segment_frames,
+            restart=restart,
+            batch_size=batch_size,
+            tile=tile,
+            tile_overlap=tile_overlap,
+            dtype=dtype,
+            device=device,
+            output=output,
+            codec=codec,
+            crf=crf,
+            preset=preset,
+            progress=progress,
+            overwrite=overwrite,
+            video_stream=video_stream,
+            max_pixels=max_pixels,
+            scene_cut=scene_cut,
+        )
     started = time.perf_counter()
     src, dst = Path(src), Path(dst)
     if int(batch_size) < 1:

@@ -28,7 +28,7 @@ W, H, FRAMES, FPS, RATE = 32, 24, 12, 8, 16000
 
 def _image(k: int, w: int = W, h: int = H) -> np.ndarray:
     image = np.zeros((h, w, 3), np.uint8)
-    image[..., 0] = 40 + 15 * k
+    image[..., 0] = (40 + 15 * k) % 256
     image[:, : 2 + (3 * k) % (w - 2), 1] = 200
     image[h // 2 :, :, 2] = 120
     return image
