@@ -182,9 +182,10 @@ def model_hash(model: nn.Module) -> str:
     kind = f"{type(model).__module__}.{type(model).__qualname__}"
     digest = hashlib.sha256(f"{kind}\n{model!r}\nscale={getattr(model, 'scale', None)}".encode())
     for name, tensor in model.state_dict().items():
-        t = tensor.detach().to("cpu").contiguous()
+        t = tensor.detach().to("cpu")
         digest.update(f"{name}:{t.dtype}:{tuple(t.shape)}".encode())
-        digest.update(t.view(torch.uint8).numpy().tobytes() if t.numel() else b"")
+        if t.numel():  # flattened: one stride, whatever the memory format (channels_last)
+            digest.update(t.flatten().contiguous().view(torch.uint8).numpy().tobytes())
     return digest.hexdigest()
 
 
@@ -450,10 +451,40 @@ def _seconds(packet: Any) -> float:
     return float((packet.dts if packet.dts is not None else packet.pts or 0) * packet.time_base)
 
 
+def _copy_streams(out: Any, source: _Source, dst: Path) -> dict[int, Any]:
+    """Output streams for every input stream but the upscaled video: audio, subtitles, data and
+    attachments, with their metadata (language, title) and dispositions. One that the output's
+    container cannot hold is named in a warning (``.mkv`` holds them all)."""
+    copies: dict[int, Any] = {}
+    for stream in source.container.streams:
+        if stream.type == "video":
+            continue
+        try:
+            copy = out.add_stream_from_template(stream)
+        except (ValueError, av.FFmpegError) as err:
+            log.warning(
+                "%s: %s stream %d (%s) is not copied: %s holds no such stream (%s); write .mkv to keep it",
+                dst,
+                stream.type,
+                stream.index,
+                stream.codec_context.name if stream.codec_context else "?",
+                out.format.name,
+                err,
+            )
+            continue
+        if stream.time_base:
+            copy.time_base = stream.time_base
+        copy.metadata.update(stream.metadata)
+        copy.disposition = stream.disposition
+        copies[stream.index] = copy
+    return copies
+
+
 def _join(
     dst: Path, out_format: str, source: _Source, folder: Path, entries: list[dict], overwrite: bool
 ) -> None:
-    """Mux every segment's packets and the input's audio (interleaved by time) into ``dst``."""
+    """Mux every segment's packets and the input's other streams (interleaved by time) into ``dst``,
+    with the input's metadata and chapters."""
     first = entries[0]
     tb = Fraction(*first["time_base"])
     start, end = min(e["start"] for e in entries), max(e["end"] for e in entries)
@@ -466,13 +497,22 @@ def _join(
                 first["codec"], rate=source.fps, width=first["width"], height=first["height"]
             )
             video.time_base = tb
-            audio = {s.index: out.add_stream_from_template(s) for s in source.audio}
-            for s in source.audio:
-                audio[s.index].time_base = s.time_base
-            sounds = (
-                (p for p in source.container.demux(*source.audio) if p.size) if source.audio else iter(())
-            )
-            sound = next(sounds, None)
+            video.metadata.update(source.video.metadata)
+            video.metadata.pop("rotate", None)  # the frames were turned upright
+            copies = _copy_streams(out, source, dst)
+            out.metadata.update(source.container.metadata)
+            chapters = source.container.chapters()
+            if chapters:
+                out.set_chapters(chapters)
+            muxed = [source.container.streams[i] for i in copies]
+            others = (p for p in source.container.demux(*muxed) if p.size) if muxed else iter(())
+            other = next(others, None)
+
+            def mux_other() -> Any:
+                other.stream = copies[other.stream_index]
+                out.mux(other)
+                return next(others, None)
+
             for n, (_, (pts, dts, duration, key, _), payload) in enumerate(_video_packets(folder, entries)):
                 packet = av.Packet(payload)
                 packet.pts, packet.dts, packet.time_base = pts, dts, tb
@@ -481,16 +521,12 @@ def _join(
                 if n == total - 1 and out.format.name in _DTS_DURATION_MUXERS:
                     packet.duration = max(1, end - start + first_dts - dts)
                 seconds = float(dts * tb)
-                while sound is not None and _seconds(sound) <= seconds:
-                    sound.stream = audio[sound.stream_index]
-                    out.mux(sound)
-                    sound = next(sounds, None)
+                while other is not None and _seconds(other) <= seconds:
+                    other = mux_other()
                 packet.stream = video
                 out.mux(packet)
-            while sound is not None:
-                sound.stream = audio[sound.stream_index]
-                out.mux(sound)
-                sound = next(sounds, None)
+            while other is not None:
+                other = mux_other()
         finally:
             out.close()
         if not overwrite and dst.exists():

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import av
 import pytest
+import torch
 
 import srlib
 from srlib.inference import segments as seg
@@ -247,3 +248,73 @@ def test_the_cli_resumes_after_kill_9(tmp_path):
     )
     assert refused.returncode == 2 and "--restart" in refused.stderr, refused.stderr
     assert third_journal.exists()
+
+
+def _rich_clip(folder: Path) -> Path:
+    """An MKV with video, two audio tracks (eng, rus), SRT subtitles, a title and a chapter."""
+    base, second = make_clip(folder / "base.mkv", frames=24), make_clip(folder / "second.mkv", frames=24)
+    srt = folder / "subs.srt"
+    srt.write_text("1\n00:00:00,500 --> 00:00:01,500\nHello\n\n2\n00:00:02,000 --> 00:00:02,800\nWorld\n")
+    rich = folder / "rich.mkv"
+    with (
+        av.open(str(base)) as b,
+        av.open(str(second)) as s2,
+        av.open(str(srt)) as sub,
+        av.open(str(rich), "w") as out,
+    ):
+        video = out.add_stream_from_template(b.streams.video[0])
+        eng, rus = (out.add_stream_from_template(c.streams.audio[0]) for c in (b, s2))
+        text = out.add_stream_from_template(sub.streams.subtitles[0])
+        eng.metadata["language"], rus.metadata["language"], text.metadata["language"] = "eng", "rus", "eng"
+        out.metadata["title"] = "Rich clip"
+        for source, streams in (
+            (b, {"video": video, "audio": eng}),
+            (s2, {"audio": rus}),
+            (sub, {"subtitle": text}),
+        ):
+            for packet in source.demux():
+                if packet.size and packet.stream.type in streams:
+                    packet.stream = streams[packet.stream.type]
+                    out.mux(packet)
+    return rich
+
+
+def _streams(path: Path) -> list[tuple]:
+    with av.open(str(path)) as c:
+        return [(s.type, s.codec_context.name, s.metadata.get("language")) for s in c.streams]
+
+
+def test_every_stream_and_the_metadata_are_kept(bicubic, tmp_path, caplog):
+    rich = _rich_clip(tmp_path)
+    dst = tmp_path / "up.mkv"
+    upscale_video(rich, dst, bicubic, segment_frames=10, progress=False)
+    assert (
+        _streams(dst)
+        == _streams(rich)
+        == [
+            ("video", "h264", None),
+            ("audio", "aac", "eng"),
+            ("audio", "aac", "rus"),
+            ("subtitle", "srt", "eng"),
+        ]
+    )
+    with av.open(str(dst)) as out, av.open(str(rich)) as src:
+        assert out.metadata["title"] == "Rich clip"
+        for i in (1, 2, 3):
+            assert [bytes(p) for p in out.demux(out.streams[i]) if p.size] == [
+                bytes(p) for p in src.demux(src.streams[i]) if p.size
+            ]
+    # MP4 holds no SRT: the subtitle stream is named in a warning, the rest is written.
+    upscale_video(rich, tmp_path / "up.mp4", bicubic, segment_frames=10, progress=False)
+    assert "subtitle stream 3 (srt) is not copied" in caplog.text and "write .mkv" in caplog.text
+    assert [s[0] for s in _streams(tmp_path / "up.mp4")] == ["video", "audio", "audio"]
+
+
+def test_the_model_hash_reads_channels_last_and_bf16_weights_and_sees_every_change():
+    net = srlib.create_model("fsrcnn", scale=2)
+    plain = seg.model_hash(net)
+    assert seg.model_hash(net.to(memory_format=torch.channels_last)) == plain
+    assert seg.model_hash(srlib.create_model("fsrcnn", scale=2).to(torch.bfloat16)) != plain
+    with torch.no_grad():
+        next(net.parameters()).view(-1)[0] += 1e-3
+    assert seg.model_hash(net) != plain
