@@ -7,9 +7,10 @@ Makes a 256x144 clip at 25 frames/s with an AAC track, upscales it once without 
 same command, kills it with SIGKILL after a random delay (uniform over the uninterrupted run's time,
 seeded), reruns it (it resumes by default) and compares the result with the uninterrupted one: frame
 count, every frame's timestamp, a SHA-256 of the decoded frames and of the audio packets. It prints per
-trial the kill time, the segments finished before the kill, the work lost (frames computed after the
-last journal entry, from the journal's time and the measured frames/s) and the resume time, then the
-totals: lost or corrupted outputs (must be 0) and the largest work redone (must be at most one segment).
+trial the kill time, the segments finished before the kill, the work lost (the time from the last
+journal entry to the kill over the time one segment took in that run: lost work in segments) and the
+resume time, then the totals: lost or corrupted outputs (must be 0) and the largest work redone (must be
+at most one segment).
 """
 
 from __future__ import annotations
@@ -101,12 +102,13 @@ def main() -> None:
     whole = time.perf_counter() - start
     reference = facts(work / "reference.mp4")
     rate = args.frames / whole
+    segments = -(-args.frames // args.segment_frames)
     print(f"uninterrupted: {whole:.1f} s ({rate:.1f} frames/s end to end)")
     rng = random.Random(args.seed)
     bad, lost_frames, resumes = 0, [], []
     for trial in range(args.trials):
         dst = work / f"trial{trial}.mp4"
-        delay = rng.uniform(0.05, 1.0) * whole
+        delay = rng.uniform(0.05, 0.95) * whole
         job = subprocess.Popen(command(dst), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         time.sleep(delay)
         killed_at = time.time()
@@ -117,27 +119,32 @@ def main() -> None:
         if dst.exists():
             state = "finished before the kill"
         elif journal.exists():
-            done = len(json.loads(journal.read_text())["segments"])
-            lost = max(0.0, killed_at - journal.stat().st_mtime) * rate
+            entries = sorted(e["finished_at"] for e in json.loads(journal.read_text())["segments"].values())
+            done = len(entries)
+            # The work lost, in segments: the time since the last journal entry over the time one
+            # segment took in this very run (the uninterrupted run's, before a second entry).
+            period = np.median(np.diff(entries)) if done > 1 else whole / segments
+            lost = (killed_at - entries[-1]) / period if done else 0.0
             state = f"{done} segment(s) kept"
         else:
-            lost = delay * rate
+            lost = delay / (whole / segments)
             state = "killed before the first segment"
         start = time.perf_counter()
-        rerun = subprocess.run(command(dst), capture_output=True, text=True)
+        rerun = None if dst.exists() else subprocess.run(command(dst), capture_output=True, text=True)
         resume = time.perf_counter() - start
-        ok = rerun.returncode == 0 and facts(dst) == reference
+        ok = (rerun is None or rerun.returncode == 0) and facts(dst) == reference
         bad += not ok
         lost_frames.append(lost)
         resumes.append(resume)
+        verdict = "identical" if ok else "DIFFERENT: " + (rerun.stderr if rerun else "").strip()[-300:]
         print(
-            f"trial {trial:2d}: killed at {delay:5.1f} s, {state}; ~{lost:5.0f} frames lost; resumed in "
-            f"{resume:5.1f} s; {'identical' if ok else 'DIFFERENT: ' + rerun.stderr.strip()[-300:]}"
+            f"trial {trial:2d}: killed at {delay:5.1f} s, {state}; {lost:4.2f} segment(s) lost; resumed in "
+            f"{resume:5.1f} s; {verdict}"
         )
     print(
         f"\n{args.trials} trials: {bad} lost or corrupted; "
-        f"largest work redone ~{max(lost_frames):.0f} frames "
-        f"(one segment = {args.segment_frames}; the estimate adds the journal write and process start-up); "
+        f"largest work redone {max(lost_frames):.2f} segment(s) of {args.segment_frames} frames "
+        "(time since the last journal entry over the run's time per segment); "
         f"median resume {np.median(resumes):.1f} s against {whole:.1f} s uninterrupted (ratio "
         f"{np.median(resumes) / whole:.2f}); CPU: {device_name('cpu')}"
     )

@@ -108,6 +108,12 @@ def _parser() -> ArgumentParser:
         "--restart", action="store_true", help="discard an interrupted job's journal and start again"
     )
     video.add_argument(
+        "--queue",
+        metavar="URL",
+        help="queue the video as a durable job at URL (sqlite:///PATH/queue.db or redis://HOST:PORT/DB) "
+        "instead of upscaling it here; workers (python -m srlib.worker --queue URL) run it",
+    )
+    video.add_argument(
         "--video-stream",
         type=int,
         default=None,
@@ -175,6 +181,10 @@ def _run(args: Namespace) -> int:
             return 0
     from srlib.io.video import VIDEO_EXTENSIONS
 
+    if args.queue and src.suffix.lower() in VIDEO_EXTENSIONS:
+        return _queue_video(args, src, dst)
+    if args.queue:
+        raise ValueError(f"--queue takes videos ({', '.join(sorted(VIDEO_EXTENSIONS))}); {src} is not one.")
     if src.suffix.lower() in VIDEO_EXTENSIONS:
         from srlib.inference.segments import can_segment
         from srlib.inference.video import upscale_video
@@ -218,6 +228,49 @@ def _run(args: Namespace) -> int:
     write_picture(dst, result)
     (h, w), (oh, ow) = picture.size, result.size
     print(f"{src} ({w}x{h}) -> {dst} ({ow}x{oh})")
+    return 0
+
+
+def _queue_video(args: Namespace, src: Path, dst: Path) -> int:
+    """Submit the video as a queued job (srlib.serve.queue) and print its id."""
+    from srlib.serve.queue import open_queue, submit_video
+
+    if args.backend != "torch" or args.devices != 1:
+        raise ValueError(
+            "--queue jobs run the torch backend, one device per worker: drop --backend/--devices."
+        )
+    queue = open_queue(args.queue)
+    job = submit_video(
+        queue,
+        {
+            "src": str(src),
+            "dst": str(dst),
+            "model": args.model,
+            "weights": args.weights,
+            "scale": args.scale,
+            "use_policy": not args.no_policy,
+            "backend": args.backend,
+            "dtype": args.dtype,
+            "device": args.device,
+            "tile": args.tile,
+            "tile_overlap": args.tile_overlap,
+            "batch_size": args.batch_size,
+            "output": {
+                "outscale": args.outscale,
+                "size": _size(args.size),
+                "height": args.height,
+                "filter": args.filter,
+            },
+            "codec": args.codec,
+            "crf": args.crf,
+            "preset": args.preset,
+            "segment_frames": args.segment_frames or SEGMENT_FRAMES_DEFAULT,
+            "video_stream": args.video_stream,
+            "max_pixels": args.max_pixels,
+            "overwrite": args.overwrite,
+        },
+    )
+    print(f"queued job {job}: {src} -> {dst}; run it with: python -m srlib.worker --queue {args.queue}")
     return 0
 
 

@@ -79,6 +79,7 @@ __all__ = [
     "JournalMismatchError",
     "OutputBusyError",
     "can_segment",
+    "count_segments",
     "segment_folder",
     "upscale_video_segmented",
 ]
@@ -101,6 +102,27 @@ class JournalMismatchError(ValueError):
 
 class OutputBusyError(RuntimeError):
     """Another process is writing the same output (it holds the segment folder's lock)."""
+
+
+def count_segments(
+    src: str | os.PathLike,
+    segment_frames: int,
+    video_stream: int | None = None,
+    max_pixels: int | None = None,
+) -> int:
+    """How many segments of ``segment_frames`` frames :func:`upscale_video_segmented` cuts ``src`` into.
+
+    Raises:
+        ValueError: the video cannot be opened or cut (frames without timestamps, duplicates).
+    """
+    if isinstance(segment_frames, bool) or int(segment_frames) < 1:
+        raise ValueError(f"segment_frames must be at least 1, got {segment_frames!r}.")
+    probe = _open_source(Path(src), video_stream, max_pixels)
+    try:
+        frames = len(_frame_times(probe))
+    finally:
+        probe.container.close()
+    return -(-frames // int(segment_frames))
 
 
 def can_segment(dst: str | os.PathLike) -> bool:
@@ -221,6 +243,37 @@ def _differences(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
 
 
 # -- segment files: encoded packets with their exact timestamps ------------------------------------------
+
+
+def _store_segment(
+    folder: Path,
+    segment: Segment,
+    times: list[int],
+    header: dict[str, Any],
+    payloads: list[bytes],
+    codec: str,
+) -> dict[str, Any]:
+    """Write a finished segment's file; returns its journal entry."""
+    name = f"seg-{segment.index:06d}.bin"
+    size, digest = _write_segment(folder / name, header, payloads)
+    packets = header["packets"]
+    return {
+        "index": segment.index,
+        "file": name,
+        "frames": [segment.first, segment.stop],
+        "pts": [times[segment.first], times[segment.stop - 1]],
+        "time_base": header["time_base"],
+        "codec": codec,
+        "width": header["width"],
+        "height": header["height"],
+        "packets": len(packets),
+        "first_dts": packets[0][1],
+        "start": min(q[0] for q in packets),
+        "end": max(q[0] + q[2] for q in packets),
+        "bytes": size,
+        "sha256": digest,
+        "finished_at": time.time(),
+    }
 
 
 def _write_segment(path: Path, header: dict[str, Any], payloads: list[bytes]) -> tuple[int, str]:
@@ -390,32 +443,69 @@ def _run_segment(
 # -- the journal and its lock -----------------------------------------------------------------------------
 
 
-@contextlib.contextmanager
-def _lock(folder: Path, dst: Path) -> Iterator[None]:
-    """Hold the segment folder's lock (released by the OS if this process dies, kill -9 included)."""
-    folder.mkdir(parents=True, exist_ok=True)
-    fd = os.open(folder / "lock", os.O_RDWR | os.O_CREAT, 0o666)
+def _flock(path: Path, mode: int) -> int | None:
+    """An open descriptor of ``path`` holding ``flock(mode)``, or ``None`` if ``LOCK_NB`` and busy."""
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
     try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError as err:
-            holder = os.pread(fd, 64, 0).decode(errors="replace").strip() or "another process"
-            raise OutputBusyError(
-                f"{dst} is being written by another srlib job (pid {holder}); wait for it to finish, or stop "
-                "it: it leaves its finished segments for the next run."
-            ) from err
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, str(os.getpid()).encode(), 0)
+        fcntl.flock(fd, mode)
+    except BlockingIOError:
+        os.close(fd)
+        return None
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
+@contextlib.contextmanager
+def _lock(folder: Path, dst: Path, shared: bool = False) -> Iterator[None]:
+    """Hold the segment folder's lock: exclusive for a job run alone, shared for workers that split one
+    job. The OS releases it when the process dies (kill -9 included)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    fd = _flock(folder / "lock", (fcntl.LOCK_SH if shared else fcntl.LOCK_EX) | fcntl.LOCK_NB)
+    if fd is None:
+        holder = (folder / "lock").read_text(errors="replace").strip() or "another process"
+        raise OutputBusyError(
+            f"{dst} is being written by another srlib job (pid {holder}); wait for it to finish, or stop "
+            "it: it leaves its finished segments for the next run."
+        )
+    try:
+        if not shared:
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, str(os.getpid()).encode(), 0)
         yield
     finally:
         os.close(fd)
+
+
+@contextlib.contextmanager
+def _journal_lock(folder: Path) -> Iterator[None]:
+    """Serialise journal reads-and-writes between the processes sharing a job (held briefly)."""
+    fd = _flock(folder / "journal.lock", fcntl.LOCK_EX)
+    try:
+        yield
+    finally:
+        os.close(fd)
+
+
+def _read_done(folder: Path) -> dict[str, Any]:
+    """The finished segments the journal lists now (another process may have added some)."""
+    with _journal_lock(folder):
+        return json.loads((folder / JOURNAL_NAME).read_text())["segments"]
+
+
+def _add_done(folder: Path, index: int, entry: dict[str, Any]) -> None:
+    with _journal_lock(folder):
+        journal = json.loads((folder / JOURNAL_NAME).read_text())
+        journal["segments"][str(index)] = entry
+        write_json(folder / JOURNAL_NAME, journal)
 
 
 def _load_journal(folder: Path, identity: dict[str, Any], restart: bool, dst: Path) -> dict[str, Any]:
     path = folder / JOURNAL_NAME
     fresh = {"srlib_journal": JOURNAL_FORMAT, **identity, "segments": {}}
     if restart or not path.exists():
-        for stale in folder.glob("seg-*"):
+        for stale in folder.glob("seg-*.bin"):
             stale.unlink()
         return fresh
     try:
@@ -561,6 +651,7 @@ def upscale_video_segmented(
     max_pixels: int | None = None,
     scene_cut: float | None = DEFAULT_SCENE_CUT,
     only_segments: list[int] | None = None,
+    shared: bool = False,
 ) -> VideoReport:
     """Upscale ``src`` into ``dst`` in segments of ``segment_frames`` frames, resuming a journal.
 
@@ -570,8 +661,11 @@ def upscale_video_segmented(
         segment_frames: frames per segment (at least 1).
         restart: discard a journal (and its segments) left by an earlier run instead of resuming it.
         keep_segments: keep the segment folder after the output is written.
-        only_segments: compute only these segments and stop before the join (for workers sharing one
-            video); ``None`` computes what is missing and joins.
+        only_segments: compute only these segments (those no other process holds) and stop before
+            the join; ``None`` computes what is missing (waiting for segments another process holds)
+            and joins.
+        shared: several processes (queue workers) work on this job at once: the folder lock is shared
+            and ``restart`` is ignored; each segment has its own lock, and one process joins.
 
     Returns:
         A :class:`~srlib.inference.video.VideoReport`; ``segments`` is the number of segments and
@@ -640,51 +734,57 @@ def upscale_video_segmented(
     }
     identity = _identity(src, times, upscaler, settings)
     folder = segment_folder(dst)
-    reused = 0
-    with _lock(folder, dst):
-        journal = _load_journal(folder, identity, restart, dst)
+    wanted = segments if only_segments is None else [segments[i] for i in only_segments]
+    with _lock(folder, dst, shared=shared):
+        with _journal_lock(folder):
+            journal = _load_journal(folder, identity, restart and not shared, dst)
+            if only_segments is None:  # the one run that joins checks every finished segment first
+                for key in [k for k, entry in journal["segments"].items() if not _segment_ok(folder, entry)]:
+                    del journal["segments"][key]
+            write_json(folder / JOURNAL_NAME, journal)
         done = journal["segments"]
-        for key in [k for k, entry in done.items() if not _segment_ok(folder, entry)]:
-            del done[key]
-        wanted = segments if only_segments is None else [segments[i] for i in only_segments]
-        todo = [s for s in wanted if str(s.index) not in done]
-        reused = len(wanted) - len(todo)
-        write_json(folder / JOURNAL_NAME, journal)
-        frames_done = sum(s.stop - s.first for s in wanted if str(s.index) in done)
+        reused = sum(str(s.index) in done for s in wanted)
         with _progress(src.name, sum(s.stop - s.first for s in wanted), progress) as advance:
-            advance(frames_done)
-            for segment in todo:
-                run.reset()
-                header, payloads = _run_segment(
-                    segment, times, open_source, run, codec, options, int(batch_size), advance
+            advance(sum(s.stop - s.first for s in wanted if str(s.index) in done))
+            for segment in wanted:
+                if str(segment.index) in done:
+                    continue
+                # A worker leaves a segment another one holds; the joiner waits for it (or takes it
+                # over if that worker dies: the OS releases the dead one's lock).
+                wait = only_segments is None
+                fd = _flock(
+                    folder / f"seg-{segment.index:06d}.lock", fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB)
                 )
-                name = f"seg-{segment.index:06d}.bin"
-                size, digest = _write_segment(folder / name, header, payloads)
-                packets = header["packets"]
-                done[str(segment.index)] = {
-                    "index": segment.index,
-                    "file": name,
-                    "frames": [segment.first, segment.stop],
-                    "pts": [times[segment.first], times[segment.stop - 1]],
-                    "time_base": header["time_base"],
-                    "codec": codec,
-                    "width": header["width"],
-                    "height": header["height"],
-                    "packets": len(packets),
-                    "first_dts": packets[0][1],
-                    "start": min(q[0] for q in packets),
-                    "end": max(q[0] + q[2] for q in packets),
-                    "bytes": size,
-                    "sha256": digest,
-                }
-                write_json(folder / JOURNAL_NAME, journal)
+                if fd is None:
+                    continue
+                try:
+                    done = _read_done(folder)
+                    if str(segment.index) in done:
+                        advance(segment.stop - segment.first)
+                        continue
+                    run.reset()
+                    header, payloads = _run_segment(
+                        segment, times, open_source, run, codec, options, int(batch_size), advance
+                    )
+                    entry = _store_segment(folder, segment, times, header, payloads, codec)
+                    _add_done(folder, segment.index, entry)
+                    done[str(segment.index)] = entry
+                finally:
+                    os.close(fd)
+        done = _read_done(folder)
         entries = [done[str(i)] for i in range(len(segments))] if only_segments is None else []
         if entries:
-            source = open_source()
+            claim = _flock(folder / "join.lock", fcntl.LOCK_EX | fcntl.LOCK_NB)
+            if claim is None:
+                raise OutputBusyError(f"{dst} is being joined by another srlib worker.")
             try:
-                _join(dst, out_format, source, folder, entries, overwrite)
+                source = open_source()
+                try:
+                    _join(dst, out_format, source, folder, entries, overwrite)
+                finally:
+                    source.container.close()
             finally:
-                source.container.close()
+                os.close(claim)
     if entries and not keep_segments:
         shutil.rmtree(folder, ignore_errors=True)
     seconds = time.perf_counter() - started
