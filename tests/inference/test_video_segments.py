@@ -9,9 +9,11 @@ import signal
 import subprocess
 import sys
 import time
+from fractions import Fraction
 from pathlib import Path
 
 import av
+import numpy as np
 import pytest
 import torch
 
@@ -20,7 +22,7 @@ from srlib.inference import segments as seg
 from srlib.inference import upscale_video
 from srlib.inference.segments import JournalMismatchError, OutputBusyError, segment_folder
 
-from .test_video_upscale import make_clip
+from .test_video_upscale import _image, make_clip
 
 FRAMES = 40
 
@@ -318,3 +320,78 @@ def test_the_model_hash_reads_channels_last_and_bf16_weights_and_sees_every_chan
     with torch.no_grad():
         next(net.parameters()).view(-1)[0] += 1e-3
     assert seg.model_hash(net) != plain
+
+
+def _vfr_clip(path: Path) -> tuple[Path, list[float]]:
+    """A variable-frame-rate MP4: frame durations 40, 40, 80, 20, 120 ms, ... (1 ms time base)."""
+    steps = [40, 40, 80, 20, 120, 40, 60, 40, 40, 200] * 3
+    times, t = [], 0
+    with av.open(str(path), "w") as container:
+        video = container.add_stream("libx264", rate=25)
+        video.width, video.height, video.pix_fmt = 32, 24, "yuv420p"
+        video.time_base = Fraction(1, 1000)
+        video.codec_context.time_base = Fraction(1, 1000)
+        video.options = {"preset": "ultrafast", "crf": "10"}
+        for k, step in enumerate(steps):
+            frame = av.VideoFrame.from_ndarray(_image(k), format="rgb24")
+            frame.pts, frame.time_base = t, Fraction(1, 1000)
+            container.mux(video.encode(frame))
+            times.append(t / 1000)
+            t += step
+        container.mux(video.encode())
+    return path, times
+
+
+def test_a_variable_frame_rate_stays_variable(bicubic, tmp_path):
+    src, times = _vfr_clip(tmp_path / "vfr.mp4")
+    for ext in (".mp4", ".mkv"):
+        dst = tmp_path / f"up{ext}"
+        upscale_video(src, dst, bicubic, segment_frames=7, progress=False)
+        out = _facts(dst)
+        assert out["frames"] == len(times)
+        assert out["times"] == pytest.approx(times, abs=1e-3)  # MKV stores milliseconds
+
+
+def _deep_clip(path: Path, pix_fmt: str = "yuv420p10le") -> Path:
+    """A 10-bit clip of a fine horizontal ramp (1,024 levels over the width)."""
+    with av.open(str(path), "w") as container:
+        video = container.add_stream("libx264", rate=8)
+        video.width, video.height, video.pix_fmt = 64, 32, pix_fmt
+        video.options = {"preset": "ultrafast", "qp": "0"}
+        ramp = np.linspace(20_000, 24_000, 64, dtype=np.float64)  # ~62 levels of 10 bits, < 16 of 8 bits
+        for k in range(12):
+            rgb = np.empty((32, 64, 3), np.uint16)
+            rgb[...] = (ramp + 30 * k).astype(np.uint16)[None, :, None]
+            container.mux(video.encode(av.VideoFrame.from_ndarray(rgb, format="rgb48le")))
+        container.mux(video.encode())
+    return path
+
+
+def _levels(path: Path) -> tuple[str, int]:
+    with av.open(str(path)) as container:
+        stream = container.streams.video[0]
+        frame = next(container.decode(stream))
+        return stream.codec_context.pix_fmt, len(np.unique(frame.to_ndarray(format="rgb48le")[..., 1]))
+
+
+@pytest.mark.parametrize("segment_frames", [None, 5])
+def test_ten_bit_input_gives_ten_bit_output(bicubic, tmp_path, segment_frames):
+    src = _deep_clip(tmp_path / "deep.mkv")
+    dst = tmp_path / "up.mkv"
+    upscale_video(src, dst, bicubic, segment_frames=segment_frames, progress=False, crf=0)
+    fmt, levels = _levels(dst)
+    assert fmt == "yuv420p10le"
+    assert levels > 40  # 8 bits would leave at most ~16 levels of this ramp
+    eight = tmp_path / "eight.mkv"
+    upscale_video(
+        src, eight, bicubic, segment_frames=segment_frames, progress=False, crf=0, pix_fmt="yuv420p"
+    )
+    assert _levels(eight)[0] == "yuv420p" and _levels(eight)[1] < 20
+
+
+def test_yuv444_stays_yuv444_when_asked_and_bad_formats_are_named(bicubic, clip, tmp_path):
+    dst = tmp_path / "up.mkv"
+    upscale_video(clip, dst, bicubic, segment_frames=7, progress=False, pix_fmt="yuv444p")
+    assert _levels(dst)[0] == "yuv444p"
+    with pytest.raises(ValueError, match=r"pix_fmt 'rgb0'.*libx264.*yuv420p10le"):
+        upscale_video(clip, tmp_path / "bad.mkv", bicubic, progress=False, pix_fmt="rgb0")
