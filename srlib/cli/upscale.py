@@ -89,6 +89,12 @@ def _parser() -> ArgumentParser:
     video.add_argument("--crf", type=int, default=18)
     video.add_argument("--preset", default="medium")
     video.add_argument(
+        "--pix-fmt",
+        default=None,
+        help="output pixel format: yuv420p10le, yuv444p, ... (default: 10-bit for a deeper input, "
+        "else yuv420p)",
+    )
+    video.add_argument(
         "--segment-frames",
         type=int,
         default=None,
@@ -215,6 +221,7 @@ def _run(args: Namespace) -> int:
             video_stream=args.video_stream,
             segment_frames=segment_frames or None,
             restart=args.restart,
+            pix_fmt=args.pix_fmt,
         )
         reused = report.segments_reused
         reused = f", {reused} of {report.segments} segments resumed" if reused else ""
@@ -262,6 +269,7 @@ def _queue_video(args: Namespace, src: Path, dst: Path) -> int:
                 "filter": args.filter,
             },
             "codec": args.codec,
+            "pix_fmt": args.pix_fmt,
             "crf": args.crf,
             "preset": args.preset,
             "segment_frames": args.segment_frames or SEGMENT_FRAMES_DEFAULT,
@@ -286,6 +294,7 @@ def _run_folder(args: Namespace, upscaler, output) -> int:
         "video_options": {
             "batch_size": args.batch_size,
             "codec": args.codec,
+            "pix_fmt": args.pix_fmt,
             "crf": args.crf,
             "preset": args.preset,
         },

@@ -55,6 +55,7 @@ from srlib.inference.video import (
     SeekMissedError,
     VideoReport,
     _Batch,
+    _bits,
     _check_codec,
     _check_paths,
     _compute,
@@ -68,7 +69,9 @@ from srlib.inference.video import (
     _Stages,
     copy_colour_tags,
     encoder_options,
+    output_pix_fmt,
     stores_frame_times,
+    warn_hdr,
     yuv_frame,
 )
 
@@ -319,8 +322,10 @@ class _SegmentEncoder:
     and the muxer of the final file takes its header from the first packet.
     """
 
-    def __init__(self, src: _Source, codec: str, options: dict[str, str], keep: tuple[int, int]) -> None:
-        self.src, self.codec, self.options, self.keep = src, codec, options, keep
+    def __init__(
+        self, src: _Source, codec: str, options: dict[str, str], keep: tuple[int, int], pix_fmt: str
+    ) -> None:
+        self.src, self.codec, self.options, self.keep, self.pix_fmt = src, codec, options, keep, pix_fmt
         self.tb = Fraction(src.video.time_base)
         self.bt709 = src.video.codec_context.colorspace == _AVCOL_SPC_BT709
         self.encoder: Any = None
@@ -332,7 +337,7 @@ class _SegmentEncoder:
 
     def _open(self, height: int, width: int) -> None:
         ctx = av.CodecContext.create(self.codec, "w")
-        ctx.width, ctx.height, ctx.pix_fmt = width, height, "yuv420p"
+        ctx.width, ctx.height, ctx.pix_fmt = width, height, self.pix_fmt
         ctx.time_base = self.tb
         if self.src.fps:
             ctx.framerate = self.src.fps
@@ -357,7 +362,7 @@ class _SegmentEncoder:
                 continue
             if self.encoder is None:
                 self._open(*rgb.shape[:2])
-            frame = yuv_frame(rgb, self.bt709)
+            frame = yuv_frame(rgb, self.bt709, self.pix_fmt)
             frame.pts, frame.time_base, frame.duration = pts, self.tb, duration
             self.durations[pts] = duration
             self._take(self.encoder.encode(frame))
@@ -389,6 +394,7 @@ def _run_segment(
     options: dict[str, str],
     batch_size: int,
     advance: Any,
+    pix_fmt: str,
 ) -> tuple[dict[str, Any], list[bytes]]:
     """Decode, upscale and encode one segment in the three overlapping stages."""
     src_path = ""
@@ -397,7 +403,8 @@ def _run_segment(
         src_path = str(source.path)
         source.audio, source.seek = [], seek
         source.lo_pts, source.hi_pts = times[segment.decode_first], times[segment.decode_last]
-        encoder = _SegmentEncoder(source, codec, options, (times[segment.first], times[segment.stop - 1]))
+        keep = (times[segment.first], times[segment.stop - 1])
+        encoder = _SegmentEncoder(source, codec, options, keep, pix_fmt)
         stages = _Stages()
         threads = [
             stages.thread("srlib-video-decode", lambda s=source, st=stages: _decode(s, st, batch_size)),
@@ -603,7 +610,19 @@ def _join(
                 out.mux(other)
                 return next(others, None)
 
+            last_dts: int | None = None
             for n, (_, (pts, dts, duration, key, _), payload) in enumerate(_video_packets(folder, entries)):
+                # Each segment's encoder starts its decoding times before its first frame by its
+                # B-frame delay, which with a variable rate can reach back past the previous segment's
+                # last one: keep them increasing (a decoding time never passes its presentation time).
+                if last_dts is not None and dts <= last_dts:
+                    dts = last_dts + 1
+                    if dts > pts:
+                        raise ValueError(
+                            f"Cannot join the segments of {dst}: the frames at {float(pts * tb):.3f} s are "
+                            "too close in the input's time base; upscale in one pass (segment_frames=None)."
+                        )
+                last_dts = dts
                 packet = av.Packet(payload)
                 packet.pts, packet.dts, packet.time_base = pts, dts, tb
                 packet.is_keyframe = bool(key)
@@ -652,6 +671,7 @@ def upscale_video_segmented(
     scene_cut: float | None = DEFAULT_SCENE_CUT,
     only_segments: list[int] | None = None,
     shared: bool = False,
+    pix_fmt: str | None = None,
 ) -> VideoReport:
     """Upscale ``src`` into ``dst`` in segments of ``segment_frames`` frames, resuming a journal.
 
@@ -706,11 +726,18 @@ def upscale_video_segmented(
     lookahead = radius if kind == "window" else 0
     options = encoder_options(fmt, {"crf": str(crf), "preset": str(preset)})
 
+    deep = False
+
     def open_source() -> _Source:
-        return _open_source(src, video_stream, max_pixels)
+        source = _open_source(src, video_stream, max_pixels)
+        source.deep = deep
+        return source
 
     probe = open_source()
     try:
+        pix_fmt = output_pix_fmt(pix_fmt, codec, probe.video.codec_context.pix_fmt)
+        deep = _bits(pix_fmt) > 8
+        warn_hdr(probe)
         times = _frame_times(probe)
         tb = Fraction(probe.video.time_base)
         fps = float(probe.fps) if probe.fps else 0.0
@@ -725,6 +752,7 @@ def upscale_video_segmented(
         "tile_overlap": upscaler.tile_overlap if upscaler.tile else None,
         "output": repr(output),
         "codec": codec,
+        "pix_fmt": pix_fmt,
         "encoder_options": options,
         "segment_frames": int(segment_frames),
         "warmup": warmup,
@@ -764,7 +792,7 @@ def upscale_video_segmented(
                         continue
                     run.reset()
                     header, payloads = _run_segment(
-                        segment, times, open_source, run, codec, options, int(batch_size), advance
+                        segment, times, open_source, run, codec, options, int(batch_size), advance, pix_fmt
                     )
                     entry = _store_segment(folder, segment, times, header, payloads, codec)
                     _add_done(folder, segment.index, entry)

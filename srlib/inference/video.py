@@ -75,6 +75,7 @@ _POLL_S = 0.05  # how often a waiting stage looks at the stop flag
 _END = object()  # end of stream, sent down the queues
 _STOPPED = object()  # returned by a wait interrupted by the stop flag
 _AVCOL_SPC_BT709 = 1
+_AVCOL_TRC_SMPTE2084, _AVCOL_TRC_ARIB_STD_B67 = 16, 18  # PQ (HDR10) and HLG transfers
 _AVFMT_VARIABLE_FPS = 0x0400  # libavformat: the muxer stores each frame's own time
 _AVFMT_TS_NEGATIVE = 0x40000  # libavformat: the muxer stores negative decoding times (B-frame delay)
 _PTS_ONLY_MUXERS = frozenset({"matroska", "webm"})  # store presentation times only: any delay is fine
@@ -213,6 +214,7 @@ class _Source:
     lo_pts: int | None = None
     hi_pts: int | None = None
     seek: bool = True
+    deep: bool = False  # decode to 16-bit RGB (for an output of more than 8 bits per component)
 
 
 class SeekMissedError(Exception):
@@ -380,7 +382,8 @@ def _decode(src: _Source, stages: _Stages, batch_size: int) -> None:
                 if last_pts is not None and pts <= last_pts:  # keep the encoder's timestamps increasing
                     pts = last_pts + 1
                 duration = frame.duration or step
-                frames.append(_upright(frame.to_ndarray(format="rgb24", interpolation=flags), turn))
+                rgb = frame.to_ndarray(format="rgb48le" if src.deep else "rgb24", interpolation=flags)
+                frames.append(_upright(rgb, turn))
                 pending.pts.append(pts)
                 pending.durations.append(duration)
                 last_pts = pts
@@ -490,8 +493,17 @@ class _FrameRun:
         return sr
 
 
-def _to_uint8(y: torch.Tensor) -> np.ndarray:
-    return _even(y).mul(255.0).round_().clamp_(0, 255).to(torch.uint8).permute(0, 2, 3, 1).numpy()
+def _quantise(y: torch.Tensor, deep: bool) -> np.ndarray:
+    """``(B, 3, h, w)`` in [0, 1] -> ``(B, h, w, 3)`` uint8, or uint16 when ``deep``."""
+    top = 65535.0 if deep else 255.0
+    q = _even(y).mul(top).round_().clamp_(0, top).permute(0, 2, 3, 1)
+    return q.to(torch.int32).numpy().astype(np.uint16) if deep else q.to(torch.uint8).numpy()
+
+
+def _as_float(frames: np.ndarray) -> torch.Tensor:
+    """``(B, h, w, 3)`` uint8 or uint16 frames -> ``(B, 3, h, w)`` float32 in [0, 1]."""
+    top = 65535.0 if frames.dtype == np.uint16 else 255.0
+    return torch.from_numpy(frames.astype(np.float32)).permute(0, 3, 1, 2).div_(top)
 
 
 def _compute(stages: _Stages, run: _FrameRun, name: str) -> None:
@@ -502,11 +514,12 @@ def _compute(stages: _Stages, run: _FrameRun, name: str) -> None:
     """
     waiting: list[tuple[int, int]] = []  # (pts, duration) of the frames not output yet
     done = 0
+    deep = False  # the frames are 16-bit (decoded for a deep output)
 
     def send(item: _Batch, y: torch.Tensor | None) -> bool:
         nonlocal done
         n = 0 if y is None else y.shape[0]
-        item.frames = _to_uint8(y) if y is not None else None
+        item.frames = _quantise(y, deep) if y is not None else None
         item.first, item.pts, item.durations = done, [p for p, _ in waiting[:n]], [d for _, d in waiting[:n]]
         del waiting[:n]
         done += n
@@ -523,7 +536,8 @@ def _compute(stages: _Stages, run: _FrameRun, name: str) -> None:
             return
         y = None
         if item.frames is not None:
-            x = torch.from_numpy(item.frames).permute(0, 3, 1, 2).float().div_(255.0)
+            deep = item.frames.dtype == np.uint16
+            x = _as_float(item.frames)
             waiting += zip(item.pts, item.durations, strict=True)
             try:
                 y = run(x)
@@ -581,6 +595,42 @@ def _grid_rate(src: _Source) -> Fraction | None:
     return src.fps
 
 
+def _bits(pix_fmt: str | None) -> int:
+    """Bits per component of a pixel format (8 when unknown)."""
+    try:
+        return max(c.bits for c in av.VideoFormat(pix_fmt).components)
+    except Exception:  # None, or a name FFmpeg does not know
+        return 8
+
+
+def output_pix_fmt(pix_fmt: str | None, codec: str, src_pix_fmt: str | None) -> str:
+    """The pixel format to encode: ``pix_fmt`` if given (checked against the encoder), else
+    ``yuv420p10le`` for an input of more than 8 bits per component (where the encoder has it) and
+    ``yuv420p`` otherwise."""
+    formats = [f.name for f in (av.Codec(codec, "w").video_formats or [])]
+    if pix_fmt in (None, "auto"):
+        deep = _bits(src_pix_fmt) > 8 and "yuv420p10le" in formats
+        return "yuv420p10le" if deep else "yuv420p"
+    if formats and pix_fmt not in formats:
+        raise ValueError(
+            f"pix_fmt {pix_fmt!r} cannot be written by the encoder {codec}; it writes {', '.join(formats)}."
+        )
+    return pix_fmt
+
+
+def warn_hdr(src: Any) -> None:
+    """Name what an HDR input loses: its static metadata (its colour tags are kept)."""
+    trc = getattr(src.video.codec_context, "color_trc", 2)
+    if trc in (_AVCOL_TRC_SMPTE2084, _AVCOL_TRC_ARIB_STD_B67):
+        log.warning(
+            "%s is HDR (transfer %s): its primaries, transfer and matrix tags are kept, but HDR10 static "
+            "metadata (mastering display, content light level) is not copied: PyAV cannot attach it to "
+            "encoded frames; add it afterwards with a tool such as mkvmerge if players need it",
+            src.path,
+            "PQ" if trc == _AVCOL_TRC_SMPTE2084 else "HLG",
+        )
+
+
 def stores_frame_times(fmt: Any) -> bool:
     """Whether the muxer ``fmt`` (an ``av.ContainerFormat``) keeps each frame's own time (not AVI)."""
     return bool(fmt.flags & _AVFMT_VARIABLE_FPS)
@@ -606,11 +656,11 @@ def copy_colour_tags(in_ctx: Any, out_ctx: Any) -> None:
     out_ctx.color_range = 1
 
 
-def yuv_frame(rgb: np.ndarray, bt709: bool) -> Any:
-    """An ``(h, w, 3)`` uint8 RGB frame as a limited-range ``yuv420p`` ``av.VideoFrame``."""
-    frame = av.VideoFrame.from_ndarray(rgb, format="rgb24")
+def yuv_frame(rgb: np.ndarray, bt709: bool, pix_fmt: str = "yuv420p") -> Any:
+    """An ``(h, w, 3)`` uint8 (or uint16) RGB frame as a limited-range ``pix_fmt`` ``av.VideoFrame``."""
+    frame = av.VideoFrame.from_ndarray(rgb, format="rgb48le" if rgb.dtype == np.uint16 else "rgb24")
     return frame.reformat(
-        format="yuv420p",
+        format=pix_fmt,
         dst_colorspace="ITU709" if bt709 else "ITU601",
         dst_color_range="MPEG",
         interpolation=_sws_flags(),
@@ -629,8 +679,10 @@ class _Sink:
     input's (MP4 counts decoding times, which B-frames shift, plus the last packet's duration).
     """
 
-    def __init__(self, out: Any, dst: Path, src: _Source, codec: str, options: dict[str, str]) -> None:
-        self.out, self.dst, self.src, self.codec = out, dst, src, codec
+    def __init__(
+        self, out: Any, dst: Path, src: _Source, codec: str, options: dict[str, str], pix_fmt: str = "yuv420p"
+    ) -> None:
+        self.out, self.dst, self.src, self.codec, self.pix_fmt = out, dst, src, codec, pix_fmt
         self.size: tuple[int, int] | None = None
         self.early_audio: list[Any] = []  # audio packets demuxed before the first output frame
         self.frames = 0
@@ -652,7 +704,7 @@ class _Sink:
             self.audio = {s.index: out.add_stream_from_template(s) for s in src.audio}
         except (ValueError, av.FFmpegError) as err:
             raise self._unfit(err) from err
-        self.video.pix_fmt = "yuv420p"
+        self.video.pix_fmt = pix_fmt
         self.video.time_base = tb
         self.video.codec_context.time_base = tb
         copy_colour_tags(src.video.codec_context, self.video.codec_context)
@@ -722,7 +774,7 @@ class _Sink:
             return 0
         for rgb, in_pts, in_duration in zip(item.frames, item.pts, item.durations, strict=True):
             pts, duration = self._time(in_pts, in_duration)
-            frame = yuv_frame(rgb, self.bt709)
+            frame = yuv_frame(rgb, self.bt709, self.pix_fmt)
             frame.pts, frame.time_base, frame.duration = pts, self.tb, duration
             self.durations[pts] = duration
             self.last_pts, self.end = pts, max(self.end, pts + duration)
@@ -881,6 +933,7 @@ def upscale_video(
     scene_cut: float | None = DEFAULT_SCENE_CUT,
     segment_frames: int | None = None,
     restart: bool = False,
+    pix_fmt: str | None = None,
 ) -> VideoReport:
     """Upscale every frame of the video ``src`` with ``model`` and write the result to ``dst``.
 
@@ -925,6 +978,9 @@ def upscale_video(
             unfinished segment (:mod:`srlib.inference.segments`; containers that keep each frame's
             time only). ``None``: one pass, nothing kept on failure.
         restart: with ``segment_frames``, discard an earlier run's journal instead of resuming it.
+        pix_fmt: the output's pixel format (one the encoder writes: ``yuv420p10le``, ``yuv444p``, ...);
+            ``None``: 10-bit ``yuv420p10le`` for an input of more than 8 bits per component, else
+            ``yuv420p``. A deep output is computed from 16-bit decoded frames.
 
     Returns:
         A :class:`VideoReport` of what was written.
@@ -967,6 +1023,7 @@ def upscale_video(
             video_stream=video_stream,
             max_pixels=max_pixels,
             scene_cut=scene_cut,
+            pix_fmt=pix_fmt,
         )
     started = time.perf_counter()
     src, dst = Path(src), Path(dst)
@@ -986,6 +1043,13 @@ def upscale_video(
     )
     options = {"crf": str(crf), "preset": str(preset)}
     source = _open_source(src, video_stream, max_pixels)
+    try:
+        pix_fmt = output_pix_fmt(pix_fmt, codec, source.video.codec_context.pix_fmt)
+    except BaseException:
+        source.container.close()
+        raise
+    source.deep = _bits(pix_fmt) > 8
+    warn_hdr(source)
     sink: _Sink | None = None
 
     def write(f: IO[bytes]) -> None:
@@ -998,7 +1062,7 @@ def upscale_video(
         out = av.open(f, "w", format=out_format)
         finished = False
         try:
-            sink = _Sink(out, dst, source, codec, options)
+            sink = _Sink(out, dst, source, codec, options, pix_fmt)
             for t in threads:
                 t.start()
             with _progress(src.name, _expected_frames(source), progress) as advance:

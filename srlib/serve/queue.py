@@ -71,7 +71,7 @@ VideoJobSpec = dict[str, Any]
 """What a video job needs, JSON-serialisable: ``src``, ``dst``, the model (``model``, ``weights``,
 ``scale``, ``use_policy``, ``backend``), ``output`` (``outscale``, ``size``, ``height``, ``filter``)
 and :func:`~srlib.inference.segments.upscale_video_segmented`'s settings (``segment_frames``, ``crf``,
-``preset``, ``codec``, ``dtype``, ``device``, ``tile``, ``tile_overlap``, ``batch_size``,
+``preset``, ``codec``, ``pix_fmt``, ``dtype``, ``device``, ``tile``, ``tile_overlap``, ``batch_size``,
 ``video_stream``, ``max_pixels``, ``overwrite``)."""
 
 
@@ -355,6 +355,7 @@ def _work(queue: VideoQueue, job_id: str, only: list[int] | None) -> None:
                 preset=spec.get("preset", "medium"),
                 video_stream=spec.get("video_stream"),
                 max_pixels=spec.get("max_pixels"),
+                pix_fmt=spec.get("pix_fmt"),
             )
         except OutputBusyError:
             log.info("job %s: %s left to the worker that holds it", job_id, what)
