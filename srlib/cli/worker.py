@@ -31,7 +31,12 @@ def _parser() -> ArgumentParser:
     p = ArgumentParser(prog="python -m srlib.worker", description=__doc__.split("\n")[0])
     p.add_argument("--queue", required=True, help="sqlite:///PATH/queue.db or redis://HOST:PORT/DB")
     p.add_argument("--workers", type=int, default=1, help="tasks run at once in this process (threads)")
-    p.add_argument("--threads", type=int, default=None, help="torch threads per process (default: all)")
+    p.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        help="threads per task: torch, decoder, encoder (default: all cores)",
+    )
     p.add_argument(
         "--lease", type=float, default=None, help="seconds without a heartbeat before a job is re-queued (60)"
     )
@@ -63,7 +68,7 @@ def _watch(queue, lease: float, idle_exit: float | None, stop: threading.Event) 
 
 
 def _run(args: Namespace) -> int:
-    from srlib.serve.queue import LEASE_S, job_status, open_queue
+    from srlib.serve.queue import LEASE_S, job_status, open_queue, set_worker_threads
 
     if args.workers < 1:
         raise ValueError(f"--workers must be at least 1, got {args.workers}.")
@@ -75,9 +80,7 @@ def _run(args: Namespace) -> int:
         print(json.dumps(status, indent=2))
         return 0
     if args.threads:
-        import torch
-
-        torch.set_num_threads(args.threads)
+        set_worker_threads(args.threads)
     lease = LEASE_S if args.lease is None else args.lease
     if lease <= 0:
         raise ValueError(f"--lease must be positive, got {lease}.")

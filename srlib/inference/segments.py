@@ -342,6 +342,8 @@ class _SegmentEncoder:
         if self.src.fps:
             ctx.framerate = self.src.fps
         copy_colour_tags(self.src.video.codec_context, ctx)
+        if self.src.threads:
+            ctx.thread_count = self.src.threads
         ctx.options = dict(self.options)
         ctx.open()
         self.encoder, self.size = ctx, (height, width)
@@ -672,6 +674,7 @@ def upscale_video_segmented(
     only_segments: list[int] | None = None,
     shared: bool = False,
     pix_fmt: str | None = None,
+    codec_threads: int | None = None,
 ) -> VideoReport:
     """Upscale ``src`` into ``dst`` in segments of ``segment_frames`` frames, resuming a journal.
 
@@ -684,6 +687,8 @@ def upscale_video_segmented(
         only_segments: compute only these segments (those no other process holds) and stop before
             the join; ``None`` computes what is missing (waiting for segments another process holds)
             and joins.
+        codec_threads: threads of the decoder and of each segment's encoder (``None``: FFmpeg's choice,
+            all cores); a queue worker sets it to its share of the machine.
         shared: several processes (queue workers) work on this job at once: the folder lock is shared
             and ``restart`` is ignored; each segment has its own lock, and one process joins.
 
@@ -730,7 +735,7 @@ def upscale_video_segmented(
 
     def open_source() -> _Source:
         source = _open_source(src, video_stream, max_pixels)
-        source.deep = deep
+        source.deep, source.threads = deep, int(codec_threads or 0)
         return source
 
     probe = open_source()

@@ -215,6 +215,7 @@ class _Source:
     hi_pts: int | None = None
     seek: bool = True
     deep: bool = False  # decode to 16-bit RGB (for an output of more than 8 bits per component)
+    threads: int = 0  # decoder (and segment encoder) threads; 0: FFmpeg's choice (all cores)
 
 
 class SeekMissedError(Exception):
@@ -332,6 +333,8 @@ def _decode(src: _Source, stages: _Stages, batch_size: int) -> None:
     """The decode stage: batches of RGB frames (with the audio packets read before them) -> queue."""
     video, audio_ids = src.video, {s.index for s in src.audio}
     video.thread_type = "AUTO"
+    if src.threads:
+        video.codec_context.thread_count = src.threads
     step, tb = _frame_step(src), video.time_base
     pending = _Batch(audio=[], first=0)
     frames: list[np.ndarray] = []

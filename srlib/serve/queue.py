@@ -48,6 +48,7 @@ __all__ = [
     "job_status",
     "open_queue",
     "recover_jobs",
+    "set_worker_threads",
     "submit_video",
     "unfinished_jobs",
 ]
@@ -284,6 +285,19 @@ def job_status(queue: VideoQueue, job_id: str) -> dict[str, Any] | None:
 
 # -- the work ---------------------------------------------------------------------------------------------
 
+_worker_threads: int | None = None
+
+
+def set_worker_threads(threads: int | None) -> None:
+    """The threads each task of this process may use: torch's, the decoder's and the encoder's."""
+    global _worker_threads
+    _worker_threads = threads
+    if threads:
+        import torch
+
+        torch.set_num_threads(threads)
+
+
 _models: dict[str, Any] = {}
 _models_lock = threading.Lock()
 
@@ -356,6 +370,7 @@ def _work(queue: VideoQueue, job_id: str, only: list[int] | None) -> None:
                 video_stream=spec.get("video_stream"),
                 max_pixels=spec.get("max_pixels"),
                 pix_fmt=spec.get("pix_fmt"),
+                codec_threads=_worker_threads,
             )
         except OutputBusyError:
             log.info("job %s: %s left to the worker that holds it", job_id, what)
