@@ -1,15 +1,17 @@
 """Queued video jobs: one worker vs two, resuming after a kill at 50%, and the image endpoint meanwhile.
 
-    python benchmarks/video_jobs.py [--seconds 120] [--segment-frames 100] [--skip serve]
+    python benchmarks/video_jobs.py [--seconds 120] [--segment-frames 100] [--skip serve] [--pin]
 
 On a 256x144 clip at 25 frames/s (``--seconds`` long, with an AAC track), upscaled x4 with ``fsrcnn``
-through the SQLite queue (``python -m srlib.upscale ... --queue``, ``python -m srlib.worker``, one torch
-thread per worker):
+through the SQLite queue (``python -m srlib.upscale ... --queue``, ``python -m srlib.worker --threads 1``:
+one thread each for torch, the decoder and the encoder, which still overlap, so one worker uses more than
+one core; ``--pin`` puts worker i on CPU i only):
 
 1. one worker, then two workers on the same job: wall time from submission to the written output, and the
    ratio (the outputs are checked identical, frame for frame);
 2. two workers killed with SIGKILL once half the segments are done, then two new ones: the time from the
-   restart to the output, the work redone (segments computed twice) and the output checked against (1);
+   restart to the output, the work redone (per killed worker, the time since it last finished a segment
+   over its time per segment, from the journal) and the output checked against (1);
 3. ``python -m srlib.serve`` on 127.0.0.1 answering 64x64 PNGs (4 clients) for ``--load-seconds``: requests/s
    and p95 latency idle, then while two workers run a job, and the ratio.
 
@@ -52,12 +54,16 @@ def submit(src: Path, dst: Path, url: str, segment_frames: int) -> str:
     return done.stdout.split("queued job ")[1].split(":")[0]
 
 
+PIN = False  # --pin: worker i runs on CPU i only (taskset), so one worker is one core
+
+
 def workers(url: str, count: int, folder: Path) -> list[subprocess.Popen]:
     command = [sys.executable, "-m", "srlib.worker", "--queue", url, "--threads", "1", "--lease", "10"]
     return [
-        subprocess.Popen(command, stdout=(folder / f"worker{time.time_ns()}.log").open("wb"),
+        subprocess.Popen([*(["taskset", "-c", str(i)] if PIN else []), *command],
+                         stdout=(folder / f"worker{time.time_ns()}.log").open("wb"),
                          stderr=subprocess.STDOUT, env=_ENV)
-        for _ in range(count)
+        for i in range(count)
     ]  # fmt: skip
 
 
@@ -117,10 +123,16 @@ def kill_and_resume(src: Path, folder: Path, segment_frames: int, total: int) ->
         os.kill(p.pid, signal.SIGKILL)
     for p in procs:
         p.wait(30)
-    finished = sorted(e["finished_at"] for e in entries.values())
-    period = float(np.median(np.diff(finished))) if len(finished) > 1 else float("nan")
-    # Two workers were each inside a segment: the work lost is the time since each one's last entry.
-    lost = 2 * (killed_at - finished[-1]) / period if len(finished) > 1 else float("nan")
+    # The work lost: per killed worker, the time since it last finished a segment over the time it
+    # took per segment (from the journal, which names the worker of each segment).
+    by_worker: dict[str, list[float]] = {}
+    for entry in entries.values():
+        by_worker.setdefault(entry["worker"], []).append(entry["finished_at"])
+    lost = 0.0
+    for times in by_worker.values():
+        times.sort()
+        if len(times) > 1:
+            lost += (killed_at - times[-1]) / float(np.median(np.diff(times)))
     start = time.perf_counter()
     procs = workers(url, 2, folder)
     try:
@@ -207,14 +219,18 @@ def main() -> None:
     parser.add_argument("--segment-frames", type=int, default=100)
     parser.add_argument("--load-seconds", type=float, default=15.0)
     parser.add_argument("--skip", action="append", default=[], choices=["workers", "resume", "serve"])
+    parser.add_argument("--pin", action="store_true", help="worker i on CPU i only (taskset -c i)")
     args = parser.parse_args()
+    global PIN
+    PIN = args.pin
     work = Path(tempfile.mkdtemp(prefix="srlib-video-jobs-"))
     frames = int(args.seconds * FPS)
     src = make_clip(work / "clip.mp4", frames)
     total = -(-frames // args.segment_frames)
     print(
         f"CPU: {device_name('cpu')}; {frames} frames 256x144 at {FPS} frames/s, fsrcnn x4 (1024x576 out), "
-        f"{total} segments of {args.segment_frames} frames, SQLite queue, 1 torch thread per worker"
+        f"{total} segments of {args.segment_frames} frames, SQLite queue, 1 thread per task"
+        f"{', worker i pinned to CPU i' if PIN else ''}"
     )
     reference = None
     if "workers" not in args.skip:

@@ -76,7 +76,10 @@ def _run(args: Namespace) -> int:
     if args.status is not None:
         status = job_status(queue, args.status)
         if status is None:
-            raise ValueError(f"No job {args.status!r} in the queue at {args.queue}.")
+            shown = (
+                args.status if len(args.status) <= 64 else f"{args.status[:64]}... ({len(args.status)} chars)"
+            )
+            raise ValueError(f"No job {shown!r} in the queue at {args.queue}.")
         print(json.dumps(status, indent=2))
         return 0
     if args.threads:

@@ -30,6 +30,7 @@ import json
 import logging
 import os
 import shutil
+import socket
 import struct
 import time
 from collections.abc import Iterator
@@ -276,6 +277,7 @@ def _store_segment(
         "bytes": size,
         "sha256": digest,
         "finished_at": time.time(),
+        "worker": f"{socket.gethostname()}:{os.getpid()}",
     }
 
 

@@ -311,3 +311,29 @@ def test_a_worker_that_cannot_reach_redis_names_the_address_and_exits_2(tmp_path
         timeout=60,
     )
     assert done.returncode == 2 and f"127.0.0.1:{port}" in done.stderr and done.stderr.count("\n") == 1
+
+
+def test_the_status_of_a_job_id_that_is_not_one_is_one_error_line(clip, tmp_path):
+    url = f"sqlite:///{tmp_path / 'queue.db'}"
+    for bad in ("../../etc/passwd", "x" * 10_000):
+        done = subprocess.run(
+            [sys.executable, "-m", "srlib.worker", "--queue", url, "--status", bad],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert done.returncode == 2 and "No job" in done.stderr and done.stderr.count("\n") == 1
+    queued = subprocess.run(
+        [sys.executable, "-m", "srlib.upscale", str(clip), str(tmp_path / "up.mp4"), "--model", "bicubic",
+         "--scale", "2", "--queue", url, "--segment-frames", "20"],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert queued.returncode == 0, queued.stderr
+    job = queued.stdout.split("queued job ")[1].split(":")[0]
+    status = json.loads(
+        subprocess.run(
+            [sys.executable, "-m", "srlib.worker", "--queue", url, "--status", job],
+            capture_output=True, text=True, timeout=60, check=True,
+        ).stdout
+    )  # fmt: skip
+    assert (status["state"], status["segments"], status["segments_done"]) == ("queued", 3, 0)
