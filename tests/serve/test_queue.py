@@ -20,8 +20,7 @@ import av
 import pytest
 
 import srlib
-from srlib.inference import upscale_video
-from srlib.inference.segments import JOURNAL_NAME, segment_folder
+from srlib.inference.segments import JOURNAL_NAME, segment_folder, upscale_video_segmented
 
 from ..inference.test_video_upscale import make_clip
 from .conftest import free_port
@@ -66,6 +65,14 @@ def clip(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="module")
+def reference_one_thread(clip, tmp_path_factory) -> tuple:
+    """The same job run locally with one decoder and encoder thread, as the worker processes here."""
+    dst = tmp_path_factory.mktemp("reference1") / "up.mp4"
+    _local(clip, dst, threads=1)
+    return _checksum(dst)
+
+
+@pytest.fixture(scope="module")
 def reference(clip, tmp_path_factory) -> tuple:
     """The same job run locally (upscale_video with the same segments and settings)."""
     dst = tmp_path_factory.mktemp("reference") / "up.mp4"
@@ -73,9 +80,13 @@ def reference(clip, tmp_path_factory) -> tuple:
     return _checksum(dst)
 
 
-def _local(src: Path, dst: Path) -> None:
+def _local(src: Path, dst: Path, threads: int | None = None) -> None:
+    """The job run here; ``threads`` as a worker's ``--threads`` (x264's output depends on its threads)."""
     net = srlib.create_model("bicubic", scale=2)
-    upscale_video(src, dst, net, dtype="fp32", segment_frames=SEGMENT, preset="ultrafast", progress=False)
+    upscale_video_segmented(
+        src, dst, net, dtype="fp32", segment_frames=SEGMENT, preset="ultrafast", progress=False,
+        codec_threads=threads,
+    )  # fmt: skip
 
 
 def _drain(queue, limit: int = 100) -> int:
@@ -202,15 +213,12 @@ def _wait_segments(dst: Path, count: int, timeout: float = _WAIT_S) -> None:
 
 
 @pytest.mark.slow
-def test_two_worker_processes_share_one_video_and_survive_kill_9(tmp_path, reference):
+def test_two_worker_processes_share_one_video_and_survive_kill_9(tmp_path):
     long_clip = make_clip(tmp_path / "long.mp4", frames=240, size=(96, 72))
     url = f"sqlite:///{tmp_path / 'queue.db'}"
     queue = open_queue(url)
     whole = tmp_path / "whole.mp4"
-    net = srlib.create_model("bicubic", scale=2)
-    upscale_video(
-        long_clip, whole, net, dtype="fp32", segment_frames=SEGMENT, preset="ultrafast", progress=False
-    )
+    _local(long_clip, whole, threads=1)  # as the workers: --threads 1
     dst = tmp_path / "up.mp4"
     job = submit_video(queue, _spec(long_clip, dst))
     logs = [tmp_path / "w1.log", tmp_path / "w2.log", tmp_path / "w3.log"]
@@ -260,7 +268,7 @@ def redis_server(tmp_path):
     _stop(*servers)
 
 
-def test_redis_backend_with_two_workers(redis_server, clip, reference, tmp_path):
+def test_redis_backend_with_two_workers(redis_server, clip, reference_one_thread, tmp_path):
     port, _, _ = redis_server
     url = f"redis://127.0.0.1:{port}/0"
     queue = open_queue(url)
@@ -271,7 +279,7 @@ def test_redis_backend_with_two_workers(redis_server, clip, reference, tmp_path)
         status = _wait_done(queue, job)
     finally:
         _stop(*workers)
-    assert status["state"] == "done" and _checksum(dst) == reference
+    assert status["state"] == "done" and _checksum(dst) == reference_one_thread
 
 
 @pytest.mark.slow
@@ -279,10 +287,7 @@ def test_redis_going_away_mid_job_the_job_waits_and_resumes(redis_server, tmp_pa
     port, start, servers = redis_server
     long_clip = make_clip(tmp_path / "long.mp4", frames=200, size=(96, 72))
     whole = tmp_path / "whole.mp4"
-    net = srlib.create_model("bicubic", scale=2)
-    upscale_video(
-        long_clip, whole, net, dtype="fp32", segment_frames=SEGMENT, preset="ultrafast", progress=False
-    )
+    _local(long_clip, whole, threads=1)  # as the workers: --threads 1
     url = f"redis://127.0.0.1:{port}/0"
     queue = open_queue(url)
     dst = tmp_path / "up.mp4"
