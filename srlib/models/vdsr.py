@@ -90,11 +90,31 @@ class VDSR(nn.Module):
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
-        """He-normal init (fan-out, as the reference: std = sqrt(2 / (k*k*out_channels)))."""
+        """He-normal init (fan-out, as the reference: std = sqrt(2 / (k*k*out_channels))).
+
+        The ablation variants start stable as well: with residual units, each unit's branch is scaled
+        by ``1/sqrt(depth)`` at init (the BN scale, or the conv's std without BN), so the skips do not add
+        up the variance of ``depth`` He-initialised branches (``2**depth`` for the plain sum); with
+        residual units or BatchNorm (which resets every activation to unit variance), the last conv starts
+        at zero, so the network starts as bicubic and its first losses are the plain VDSR's order.
+        The plain network keeps the reference init exactly.
+        """
+        units = [m for m in self.body if isinstance(m, VDSRUnit)]
+        residual = any(u.block_residual for u in units)
+        normed = any(isinstance(u.norm, nn.BatchNorm2d) for u in units)
+        branch = 1.0 / math.sqrt(max(len(units), 1)) if residual else 1.0
         for m in self.modules():
             if isinstance(m, nn.Conv2d):
                 n = m.kernel_size[0] * m.kernel_size[1] * m.out_channels
                 nn.init.normal_(m.weight, 0.0, math.sqrt(2.0 / n))
+        for unit in units:
+            if isinstance(unit.norm, nn.BatchNorm2d):
+                nn.init.constant_(unit.norm.weight, branch)
+                nn.init.zeros_(unit.norm.bias)
+            elif residual:
+                unit.conv.weight.data.mul_(branch)
+        if residual or normed:
+            nn.init.zeros_(self.tail.weight)
 
     def residual(self, x: Tensor) -> Tensor:
         """The learned residual for an already upsampled ``(B, in_chans, H, W)`` input."""

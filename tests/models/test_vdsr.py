@@ -1,3 +1,5 @@
+import math
+
 import pytest
 import torch
 
@@ -79,3 +81,47 @@ def test_reference_weights_reproduce_paper_set5(scale: int, paper: float, set5) 
     net = srlib.load_model(shared_path("weights", "vdsr_model_epoch_50.safetensors"), scale=scale)
     result = evaluate_folder(net, set5, scale)
     assert abs(result.psnr - paper) < 0.1, f"x{scale}: measured {result.psnr:.3f} dB, paper {paper}"
+
+
+def _first_losses(net: torch.nn.Module, lr: torch.Tensor, hr: torch.Tensor, steps: int = 3) -> list[float]:
+    """MSE of the first ``steps`` Adam steps (lr 1e-4, as the VDSR recipes) on one batch."""
+    optimizer = torch.optim.Adam(net.parameters(), lr=1e-4)
+    losses = []
+    net.train()
+    for _ in range(steps):
+        loss = torch.nn.functional.mse_loss(net(lr), hr)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        losses.append(float(loss.detach()))
+    return losses
+
+
+@pytest.mark.parametrize("depth", [12, 18, 24, 30])
+def test_every_ablation_variant_starts_at_the_plain_networks_loss(depth: int) -> None:
+    """He-initialised residual units without scaling started at MSE ~20 (plain VDSR: ~1e-3); every
+    variant now starts within 10x of the plain network and its losses stay finite."""
+    from skimage import data
+
+    image = torch.from_numpy(data.astronaut()[100:196, 150:246].copy()).permute(2, 0, 1).float() / 255
+    hr = torch.stack([image[:, i : i + 32, j : j + 32] for i in (0, 48) for j in (0, 48)])
+    lr = torch.nn.functional.avg_pool2d(hr, 2)
+    losses = {}
+    for norm, residual in ((None, False), ("bn", False), ("bn", True), (None, True)):
+        torch.manual_seed(0)
+        net = VDSR(scale=2, depth=depth, norm=norm, block_residual=residual)
+        losses[(norm, residual)] = _first_losses(net, lr, hr)
+    plain = max(losses[(None, False)])
+    for variant, values in losses.items():
+        assert all(math.isfinite(v) for v in values), (variant, values)
+        assert max(values) < 10 * plain, (variant, values, plain)
+
+
+def test_the_plain_network_keeps_the_reference_init() -> None:
+    torch.manual_seed(0)
+    net = VDSR(depth=18)
+    assert float(net.tail.weight.std()) == pytest.approx((2 / 9) ** 0.5, rel=0.15)  # He, fan-out 9
+    torch.manual_seed(0)
+    bn = VDSR(depth=18, norm="bn", block_residual=True)
+    assert float(bn.tail.weight.abs().max()) == 0.0  # the variants start as bicubic
+    assert float(bn.body[0].norm.weight[0]) == pytest.approx(18**-0.5)
