@@ -27,7 +27,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import statistics
 import subprocess
 import sys
@@ -41,22 +40,12 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 import srlib
+from srlib.evaluation.cost import device_name
 from srlib.inference import Upscaler
 from srlib.precision import resolve_dtype
 
 FAST = ["fsrcnn", "srvgg_compact", "mobilesr", "tinysrgan", "edsr_baseline", "vdsr", "hat_lite"]
 SIZES = {"144p x4": ((144, 256), 4), "480p x2": ((480, 854), 2)}
-
-
-def cpu_name() -> str:
-    try:
-        out = subprocess.run(["lscpu"], capture_output=True, text=True, check=True).stdout
-        for line in out.splitlines():
-            if line.startswith("Model name:"):
-                return line.split(":", 1)[1].strip()
-    except (OSError, subprocess.CalledProcessError):
-        pass
-    return platform.processor() or "unknown CPU"
 
 
 def timed(fn: Callable[[], object], *, warmup: int, runs: int, budget_s: float) -> tuple[float, int]:
@@ -332,7 +321,7 @@ def main() -> None:
         args.runs, args.budget = 3, 8.0
     threads = torch.get_num_threads()
     print(
-        f"CPU: {cpu_name()}; torch {torch.__version__}, {threads} threads; "
+        f"CPU: {device_name('cpu')}; torch {torch.__version__}, {threads} threads; "
         f"auto = {resolve_dtype('auto', 'cpu')}"
     )
     peaks = {"fp32": peak_flops()}
@@ -343,7 +332,7 @@ def main() -> None:
         f"auto ({reduced}) {peaks['auto'] / 1e9:.1f} GFLOP/s"
     )
     report: dict = {
-        "cpu": cpu_name(),
+        "cpu": device_name("cpu"),
         "threads": threads,
         "peak_gflops": {k: v / 1e9 for k, v in peaks.items()},
     }

@@ -28,7 +28,6 @@ import argparse
 import io
 import itertools
 import os
-import platform
 import signal
 import socket
 import statistics
@@ -44,31 +43,10 @@ import httpx
 import numpy as np
 from PIL import Image
 
+from srlib.evaluation.cost import device_name
+
 _MB = 1024 * 1024
 _BAD_TURN = itertools.count()
-
-
-def cpu_name() -> str:
-    """The CPU model, family/model numbers and the flags that decide bf16 speed."""
-    name, family, model, flags = platform.processor() or "unknown CPU", "?", "?", set()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            key, _, value = line.partition(":")
-            key, value = key.strip(), value.strip()
-            if key == "model name":
-                name = value
-            elif key == "cpu family":
-                family = value
-            elif key == "model":
-                model = value
-            elif key == "flags":
-                flags = set(value.split())
-                break
-    except OSError:
-        pass
-    native = [f for f in ("avx512_bf16", "amx_bf16", "amx_tile") if f in flags]
-    bf16 = ", ".join(native) or "no native bf16"
-    return f"{name} (family {family} model {model}), {os.cpu_count()} CPUs, {bf16}"
 
 
 def free_port() -> int:
@@ -364,7 +342,7 @@ def main() -> int:
     if args.baseline_seconds is None:
         args.baseline_seconds = min(args.seconds, 20.0)
 
-    print(f"CPU: {cpu_name()}")
+    print(f"CPU: {device_name('cpu')}")
     print(f"model {args.model} x{args.scale}, dtype {args.dtype}, images {args.width}x{args.height}")
     images = make_images(args.images, args.width, args.height)
     baseline = None

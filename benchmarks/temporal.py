@@ -51,10 +51,6 @@ TEMPORAL = ["vsr_window", "vsr_recurrent"]
 CONTROL = "vsr_frame"
 
 
-def cpu_name() -> str:
-    return device_name("cpu")
-
-
 def network(name: str, weights: dict[str, str]) -> torch.nn.Module:
     """The trained network of ``name`` from ``--weights``, else a seeded untrained one."""
     if name in weights:
@@ -128,7 +124,7 @@ def quality(args: argparse.Namespace, weights: dict[str, str], work: Path) -> li
         frames = args.clip_frames
         print(
             f"\n{label}: {clips} Set14 clips of {frames} frames, LR {_sizes(spec)}; {state} networks, "
-            f"fp32, {cpu_name()}"
+            f"fp32, {device_name('cpu')}"
         )
         print("| model | PSNR (Y) | SSIM | tdiff PSNR | vs vsr_frame (PSNR/tdiff) | GFLOPs/frame | params |")
         print("|---|---:|---:|---:|---:|---:|---:|")
@@ -176,7 +172,8 @@ def speed(args: argparse.Namespace, weights: dict[str, str], work: Path) -> list
     dtypes = ["fp32"] if native == torch.float32 else ["fp32", "auto"]
     print(
         f"\nEnd to end, 256x144 -> 1024x576 (x4), {args.speed_frames} frames, upscale_video batch "
-        f"{args.batch_size}, median of {args.runs} runs, {torch.get_num_threads()} threads, {cpu_name()}"
+        f"{args.batch_size}, median of {args.runs} runs, {torch.get_num_threads()} threads, "
+        f"{device_name('cpu')}"
     )
     if native == torch.float32:
         print("('auto' resolves to float32 on this CPU: bf16 is not native here, so it is the fp32 row)")
@@ -221,7 +218,10 @@ def memory(args: argparse.Namespace, weights: dict[str, str], work: Path) -> lis
         print("\nPeak RSS: skipped (reads VmHWM from /proc, which this system lacks)")
         return []
     h, w = args.rss_size
-    print(f"\nPeak RSS of upscale_video x4 on {w}x{h} clips, each in a fresh process, fp32, {cpu_name()}")
+    print(
+        f"\nPeak RSS of upscale_video x4 on {w}x{h} clips, each in a fresh process, fp32, "
+        f"{device_name('cpu')}"
+    )
     rows = []
     for name in TEMPORAL:
         peaks = {}
@@ -280,11 +280,11 @@ def main() -> None:
     if not (SHARED / "Set14").is_dir():
         p.error(f"Part 1 makes its clips from {SHARED / 'Set14'}, which is absent (../shared/data/README)")
     threads = torch.get_num_threads()
-    print(f"srlib {srlib.__version__}, torch {torch.__version__}, {cpu_name()}, {threads} threads")
+    print(f"srlib {srlib.__version__}, torch {torch.__version__}, {device_name('cpu')}, {threads} threads")
     with tempfile.TemporaryDirectory() as tmp:
         work = args.work or Path(tmp)
         work.mkdir(parents=True, exist_ok=True)
-        figures = {"cpu": cpu_name(), "weights": weights}
+        figures = {"cpu": device_name("cpu"), "weights": weights}
         for part, fn in (("quality", quality), ("speed", speed), ("memory", memory)):
             if part not in args.skip:
                 figures[part] = fn(args, weights, work)

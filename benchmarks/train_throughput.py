@@ -69,6 +69,7 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
 import srlib
+from srlib.evaluation.cost import device_name
 from srlib.lit.run import build_network
 from srlib.precision import auto_precision, cpu_bf16_flags
 from srlib.train import compose_recipe
@@ -122,28 +123,6 @@ def make_variants(auto: str) -> list[Variant]:
 
 # ----------------------------------------------------------------------------------------------------
 # Machine description
-
-
-def cpu_name() -> str:
-    """The CPU model name with family/model/stepping (VMs often report only a brand, e.g. "AMD EPYC")."""
-    fields: dict[str, str] = {}
-    try:
-        for line in Path("/proc/cpuinfo").read_text(errors="ignore").splitlines():
-            key, sep, value = line.partition(":")
-            key = key.strip()
-            if sep and key not in fields:
-                fields[key] = value.strip()
-            if not line.strip() and fields:
-                break  # the first processor's block is enough
-    except OSError:
-        return platform.processor() or platform.machine()
-    name = fields.get("model name") or fields.get("Model") or platform.processor() or platform.machine()
-    ids = [f"{k} {fields[k]}" for k in ("cpu family", "model", "stepping") if k in fields]
-    flags = set(fields.get("flags", "").split())
-    simd = [f for f in ("avx2", "avx512f", "avx512_bf16", "amx_bf16", "amx_tile") if f in flags]
-    extra = f" ({', '.join(ids)})" if ids else ""
-    shown = " ".join(simd) or "none of avx2/avx512/amx"
-    return f"{name}{extra}, {os.cpu_count()} logical CPUs, flags: {shown}"
 
 
 def auto_choice() -> tuple[str, str]:
@@ -471,7 +450,7 @@ def main() -> None:
         variants = [v for v in variants if v.key == "plain_fp32" or v.key in args.variants]
     compile_for = set(args.models if args.compile_models is None else args.compile_models)
 
-    print(f"CPU: {cpu_name()}")
+    print(f"CPU: {device_name('cpu')}")
     print(
         f"torch {torch.__version__}, lightning {L.__version__}, srlib {srlib.__version__}, "
         f"{torch.get_num_threads()} threads, python {platform.python_version()}"
@@ -495,7 +474,7 @@ def main() -> None:
 
     if args.json:
         payload = {
-            "cpu": cpu_name(),
+            "cpu": device_name("cpu"),
             "torch": torch.__version__,
             "lightning": L.__version__,
             "srlib": srlib.__version__,

@@ -75,17 +75,32 @@ def measure_cost(
     return ModelCost(params, size / 2**20, int(counter.get_total_flops()), (w, h), fps, len(times), warmup)
 
 
-def device_name(device: str | torch.device) -> str:
-    """What ``device`` is: the GPU's name, or the CPU's model name and logical CPU count."""
-    device = torch.device(device)
-    if device.type == "cuda":
-        return torch.cuda.get_device_name(device)
-    name = ""
+def _cpu_fields() -> dict[str, str]:
+    """The first processor's block of ``/proc/cpuinfo`` (empty where there is none)."""
+    fields: dict[str, str] = {}
     try:
         for line in Path("/proc/cpuinfo").read_text(errors="ignore").splitlines():
-            if line.startswith("model name"):
-                name = line.partition(":")[2].strip()
+            key, sep, value = line.partition(":")
+            if sep and key.strip() not in fields:
+                fields[key.strip()] = value.strip()
+            if not line.strip() and fields:
                 break
     except OSError:
         pass
-    return f"{name or platform.processor() or platform.machine()}, {os.cpu_count()} logical CPUs"
+    return fields
+
+
+def device_name(device: str | torch.device) -> str:
+    """What ``device`` is: the GPU's name, or the CPU's model name with its family/model/stepping
+    (VMs often report only a brand, e.g. "AMD EPYC"), logical CPU count and the flags that decide
+    bf16 speed (AVX2 only: bf16 emulated; AVX512-BF16 or AMX: native)."""
+    device = torch.device(device)
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    fields = _cpu_fields()
+    name = fields.get("model name") or fields.get("Model") or platform.processor() or platform.machine()
+    ids = [f"{k} {fields[k]}" for k in ("cpu family", "model", "stepping") if k in fields]
+    flags = set(fields.get("flags", "").split())
+    simd = [f for f in ("avx2", "avx512f", "avx512_bf16", "amx_bf16") if f in flags]
+    extra = f" ({', '.join(ids)})" if ids else ""
+    return f"{name}{extra}, {os.cpu_count()} logical CPUs, flags: {' '.join(simd) or 'no avx2/avx512/amx'}"
