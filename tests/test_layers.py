@@ -45,6 +45,7 @@ LAYERS = {
     "srlib.evaluate": 8,
     "srlib.upscale": 8,
     "srlib.export": 8,
+    "srlib.worker": 8,
     "srlib.detect.__main__": 8,
     "srlib.serve.__main__": 8,
     "srlib.data.__main__": 8,

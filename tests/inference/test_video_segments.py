@@ -202,6 +202,7 @@ def _cli(*args: str) -> list[str]:
     ]
 
 
+@pytest.mark.slow
 def test_the_cli_resumes_after_kill_9(tmp_path):
     """A job killed with SIGKILL mid-way resumes by default and gives the uninterrupted run's frames."""
     src = make_clip(tmp_path / "long.mp4", frames=240, size=(96, 72))

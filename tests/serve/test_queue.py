@@ -318,6 +318,7 @@ def test_a_worker_that_cannot_reach_redis_names_the_address_and_exits_2(tmp_path
     assert done.returncode == 2 and f"127.0.0.1:{port}" in done.stderr and done.stderr.count("\n") == 1
 
 
+@pytest.mark.slow
 def test_the_status_of_a_job_id_that_is_not_one_is_one_error_line(clip, tmp_path):
     url = f"sqlite:///{tmp_path / 'queue.db'}"
     for bad in ("../../etc/passwd", "x" * 10_000):
