@@ -69,6 +69,7 @@ from srlib.inference.video import (
     _Source,
     _Stages,
     copy_colour_tags,
+    copy_streams,
     encoder_options,
     output_pix_fmt,
     stores_frame_times,
@@ -405,7 +406,7 @@ def _run_segment(
     for seek in (True, False):
         source = open_source()
         src_path = str(source.path)
-        source.audio, source.seek = [], seek
+        source.audio, source.others, source.seek = [], [], seek
         source.lo_pts, source.hi_pts = times[segment.decode_first], times[segment.decode_last]
         keep = (times[segment.first], times[segment.stop - 1])
         encoder = _SegmentEncoder(source, codec, options, keep, pix_fmt)
@@ -552,35 +553,6 @@ def _seconds(packet: Any) -> float:
     return float((packet.dts if packet.dts is not None else packet.pts or 0) * packet.time_base)
 
 
-def _copy_streams(out: Any, source: _Source, dst: Path) -> dict[int, Any]:
-    """Output streams for every input stream but the upscaled video: audio, subtitles, data and
-    attachments, with their metadata (language, title) and dispositions. One that the output's
-    container cannot hold is named in a warning (``.mkv`` holds them all)."""
-    copies: dict[int, Any] = {}
-    for stream in source.container.streams:
-        if stream.type == "video":
-            continue
-        try:
-            copy = out.add_stream_from_template(stream)
-        except (ValueError, av.FFmpegError) as err:
-            log.warning(
-                "%s: %s stream %d (%s) is not copied: %s holds no such stream (%s); write .mkv to keep it",
-                dst,
-                stream.type,
-                stream.index,
-                stream.codec_context.name if stream.codec_context else "?",
-                out.format.name,
-                err,
-            )
-            continue
-        if stream.time_base:
-            copy.time_base = stream.time_base
-        copy.metadata.update(stream.metadata)
-        copy.disposition = stream.disposition
-        copies[stream.index] = copy
-    return copies
-
-
 def _join(
     dst: Path, out_format: str, source: _Source, folder: Path, entries: list[dict], overwrite: bool
 ) -> None:
@@ -600,7 +572,7 @@ def _join(
             video.time_base = tb
             video.metadata.update(source.video.metadata)
             video.metadata.pop("rotate", None)  # the frames were turned upright
-            copies = _copy_streams(out, source, dst)
+            copies = copy_streams(out, [*source.audio, *source.others], dst)
             out.metadata.update(source.container.metadata)
             chapters = source.container.chapters()
             if chapters:

@@ -209,6 +209,7 @@ class _Source:
     video_start: float | None = None
     video_end: float | None = None
     stream_ends: dict[int, float] = field(default_factory=dict)
+    others: list[Any] = field(default_factory=list)  # subtitle, data and attachment streams (copied)
     # A segment's decode range (srlib.inference.segments): seek to the keyframe before ``lo_pts`` and
     # emit the frames whose timestamps lie in ``[lo_pts, hi_pts]``; ``None``: the whole stream.
     lo_pts: int | None = None
@@ -331,7 +332,7 @@ def _upright(rgb: np.ndarray, turn: tuple[int, bool]) -> np.ndarray:
 
 def _decode(src: _Source, stages: _Stages, batch_size: int) -> None:
     """The decode stage: batches of RGB frames (with the audio packets read before them) -> queue."""
-    video, audio_ids = src.video, {s.index for s in src.audio}
+    video, audio_ids = src.video, {s.index for s in (*src.audio, *src.others)}
     video.thread_type = "AUTO"
     if src.threads:
         video.codec_context.thread_count = src.threads
@@ -354,7 +355,7 @@ def _decode(src: _Source, stages: _Stages, batch_size: int) -> None:
     if ranged and src.seek:
         src.container.seek(src.lo_pts, stream=video, backward=True, any_frame=False)
     try:
-        for packet in src.container.demux(video, *src.audio):
+        for packet in src.container.demux(video, *src.audio, *src.others):
             if stages.stop.is_set():
                 return
             if packet.stream.index in audio_ids:
@@ -634,6 +635,33 @@ def warn_hdr(src: Any) -> None:
         )
 
 
+def copy_streams(out: Any, streams: list[Any], dst: Path) -> dict[int, Any]:
+    """Output streams copying ``streams`` (audio, subtitles, data, attachments) of the input, with their
+    metadata (language, title) and dispositions. One that the output's container cannot hold is named
+    in a warning and left out (``.mkv`` holds them all)."""
+    copies: dict[int, Any] = {}
+    for stream in streams:
+        try:
+            copy = out.add_stream_from_template(stream)
+        except (ValueError, av.FFmpegError) as err:
+            log.warning(
+                "%s: %s stream %d (%s) is not copied: %s holds no such stream (%s); write .mkv to keep it",
+                dst,
+                stream.type,
+                stream.index,
+                stream.codec_context.name if stream.codec_context else "?",
+                out.format.name,
+                err,
+            )
+            continue
+        if stream.time_base:
+            copy.time_base = stream.time_base
+        copy.metadata.update(stream.metadata)
+        copy.disposition = stream.disposition
+        copies[stream.index] = copy
+    return copies
+
+
 def stores_frame_times(fmt: Any) -> bool:
     """Whether the muxer ``fmt`` (an ``av.ContainerFormat``) keeps each frame's own time (not AVI)."""
     return bool(fmt.flags & _AVFMT_VARIABLE_FPS)
@@ -713,6 +741,12 @@ class _Sink:
         copy_colour_tags(src.video.codec_context, self.video.codec_context)
         for stream in src.audio:
             self.audio[stream.index].time_base = stream.time_base
+            self.audio[stream.index].metadata.update(stream.metadata)
+            self.audio[stream.index].disposition = stream.disposition
+        self.audio.update(copy_streams(out, src.others, dst))
+        out.metadata.update(src.container.metadata)
+        if chapters := src.container.chapters():
+            out.set_chapters(chapters)
         self.last_pts: int | None = None
         self.last_time = 0.0
         self.start: int | None = None  # first frame's pts (encoder time base)
@@ -770,6 +804,8 @@ class _Sink:
                 return 0
             self._start(*item.frames.shape[1:3])
         for packet in [*self.early_audio, *item.audio]:
+            if packet.stream_index not in self.audio:
+                continue  # a stream the output's container cannot hold (named in a warning)
             packet.stream = self.audio[packet.stream_index]
             self.out.mux(packet)
         self.early_audio = []
@@ -860,6 +896,7 @@ def _open_source(src: Path, video_stream: int | None, max_pixels: int | None) ->
             container=container,
             video=video,
             audio=list(container.streams.audio),
+            others=[s for s in container.streams if s.type in ("subtitle", "data", "attachment")],
             fps=Fraction(rate) if rate else None,
             declared_frames=int(video.frames or 0),
             max_pixels=limit,
@@ -944,9 +981,11 @@ def upscale_video(
     the module docstring). Each frame keeps its timestamp and duration, so the output has the input's
     frame count, frame rate and duration (an output container that holds a constant frame rate only,
     such as AVI, puts each frame in the nearest slot of the input's frame grid); audio streams are copied
-    packet for packet. Subtitle and data streams are not copied. A display matrix (rotation, mirroring)
-    is applied to the frames: the output is upright and carries none. The output is ``yuv420p``: an odd
-    final height or width is padded by one replicated row or column to the next even number.
+    packet for packet, and so are subtitle, data and attachment streams (one the output's container
+    cannot hold is named in a warning), with the container's metadata and chapters. A display matrix
+    (rotation, mirroring) is applied to the frames: the output is upright and carries none. The output is
+    ``yuv420p`` (10-bit ``yuv420p10le`` for a deeper input, or ``pix_fmt``): an odd final height or width
+    is padded by one replicated row or column to the next even number.
 
     Args:
         src: the input video (any container and codec FFmpeg reads).

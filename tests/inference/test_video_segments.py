@@ -287,10 +287,11 @@ def _streams(path: Path) -> list[tuple]:
         return [(s.type, s.codec_context.name, s.metadata.get("language")) for s in c.streams]
 
 
-def test_every_stream_and_the_metadata_are_kept(bicubic, tmp_path, caplog):
+@pytest.mark.parametrize("segment_frames", [10, None])
+def test_every_stream_and_the_metadata_are_kept(bicubic, tmp_path, caplog, segment_frames):
     rich = _rich_clip(tmp_path)
     dst = tmp_path / "up.mkv"
-    upscale_video(rich, dst, bicubic, segment_frames=10, progress=False)
+    upscale_video(rich, dst, bicubic, segment_frames=segment_frames, progress=False)
     assert (
         _streams(dst)
         == _streams(rich)
@@ -308,7 +309,7 @@ def test_every_stream_and_the_metadata_are_kept(bicubic, tmp_path, caplog):
                 bytes(p) for p in src.demux(src.streams[i]) if p.size
             ]
     # MP4 holds no SRT: the subtitle stream is named in a warning, the rest is written.
-    upscale_video(rich, tmp_path / "up.mp4", bicubic, segment_frames=10, progress=False)
+    upscale_video(rich, tmp_path / "up.mp4", bicubic, segment_frames=segment_frames, progress=False)
     assert "subtitle stream 3 (srt) is not copied" in caplog.text and "write .mkv" in caplog.text
     assert [s[0] for s in _streams(tmp_path / "up.mp4")] == ["video", "audio", "audio"]
 
