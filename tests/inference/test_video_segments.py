@@ -78,8 +78,8 @@ def test_the_segment_folder_goes_once_the_output_is_written(clip, bicubic, tmp_p
     assert _facts(dst)["frames"] == FRAMES
 
 
-def _interrupt_after(monkeypatch, calls: int) -> None:
-    """Make the job die (as a crash would) when it starts segment number ``calls`` (counted from 0)."""
+def _crash_after(monkeypatch, clip: Path, dst: Path, net, calls: int) -> None:
+    """Run a 7-frame-segment job that dies (as a crash would) when it starts segment ``calls``."""
     real, seen = seg._run_segment, []
 
     def run(*args, **kwargs):
@@ -89,19 +89,19 @@ def _interrupt_after(monkeypatch, calls: int) -> None:
         return real(*args, **kwargs)
 
     monkeypatch.setattr(seg, "_run_segment", run)
+    with pytest.raises(KeyboardInterrupt):
+        upscale_video(clip, dst, net, segment_frames=7, progress=False)
+    monkeypatch.undo()
 
 
 def test_an_interrupted_job_resumes_and_equals_an_uninterrupted_one(
     clip, bicubic, reference, tmp_path, monkeypatch
 ):
     dst = tmp_path / "up.mp4"
-    _interrupt_after(monkeypatch, 3)
-    with pytest.raises(KeyboardInterrupt):
-        upscale_video(clip, dst, bicubic, segment_frames=7, progress=False)
+    _crash_after(monkeypatch, clip, dst, bicubic, 3)
     assert not dst.exists()  # nothing that looks finished
     journal = json.loads((segment_folder(dst) / seg.JOURNAL_NAME).read_text())
     assert sorted(journal["segments"]) == ["0", "1", "2"]
-    monkeypatch.undo()
     report = upscale_video(clip, dst, bicubic, segment_frames=7, progress=False)
     assert (report.segments, report.segments_reused) == (6, 3)  # redoes only the unfinished ones
     assert _facts(dst) == reference
@@ -110,10 +110,7 @@ def test_an_interrupted_job_resumes_and_equals_an_uninterrupted_one(
 
 def test_a_truncated_segment_file_is_redone(clip, bicubic, reference, tmp_path, monkeypatch, caplog):
     dst = tmp_path / "up.mp4"
-    _interrupt_after(monkeypatch, 4)
-    with pytest.raises(KeyboardInterrupt):
-        upscale_video(clip, dst, bicubic, segment_frames=7, progress=False)
-    monkeypatch.undo()
+    _crash_after(monkeypatch, clip, dst, bicubic, 4)
     victim = segment_folder(dst) / "seg-000001.bin"
     victim.write_bytes(victim.read_bytes()[:-10])
     report = upscale_video(clip, dst, bicubic, segment_frames=7, progress=False)
@@ -126,10 +123,7 @@ def test_a_journal_for_other_settings_is_refused_until_restart(
     clip, bicubic, reference, tmp_path, monkeypatch
 ):
     dst = tmp_path / "up.mp4"
-    _interrupt_after(monkeypatch, 2)
-    with pytest.raises(KeyboardInterrupt):
-        upscale_video(clip, dst, bicubic, segment_frames=7, progress=False)
-    monkeypatch.undo()
+    _crash_after(monkeypatch, clip, dst, bicubic, 2)
     with pytest.raises(JournalMismatchError, match=r"crf.*'18'.*'30'.*--restart"):
         upscale_video(clip, dst, bicubic, segment_frames=7, crf=30, progress=False)
     other = srlib.create_model("bicubic", scale=3)
@@ -142,10 +136,7 @@ def test_a_journal_for_other_settings_is_refused_until_restart(
 
 def test_a_journal_from_another_input_or_srlib_version_is_refused(clip, bicubic, tmp_path, monkeypatch):
     dst = tmp_path / "up.mp4"
-    _interrupt_after(monkeypatch, 1)
-    with pytest.raises(KeyboardInterrupt):
-        upscale_video(clip, dst, bicubic, segment_frames=7, progress=False)
-    monkeypatch.undo()
+    _crash_after(monkeypatch, clip, dst, bicubic, 1)
     other = make_clip(tmp_path / "other.mp4", frames=FRAMES + 1)
     with pytest.raises(JournalMismatchError, match="input"):
         upscale_video(other, dst, bicubic, segment_frames=7, progress=False)
