@@ -290,10 +290,13 @@ def _write_segment(path: Path, header: dict[str, Any], payloads: list[bytes]) ->
     return len(blob), hashlib.sha256(blob).hexdigest()
 
 
-def _read_segment(path: Path, entry: dict[str, Any]) -> tuple[dict[str, Any], list[bytes]]:
-    """A segment file's header and packets, checked against its journal entry."""
+def _read_segment(
+    path: Path, entry: dict[str, Any], verify: bool = True
+) -> tuple[dict[str, Any], list[bytes]]:
+    """A segment file's header and packets, checked against its journal entry (the SHA-256 too
+    unless ``verify`` is False: the join reads files already verified, and checks their size only)."""
     blob = path.read_bytes()
-    if len(blob) != entry["bytes"] or hashlib.sha256(blob).hexdigest() != entry["sha256"]:
+    if len(blob) != entry["bytes"] or (verify and hashlib.sha256(blob).hexdigest() != entry["sha256"]):
         raise ValueError(
             f"Segment file {path} does not match its journal ({len(blob)} bytes, journal {entry['bytes']}); "
             "it was truncated or changed."
@@ -542,11 +545,11 @@ def _load_journal(folder: Path, identity: dict[str, Any], restart: bool, dst: Pa
 # -- the join: stream copy with the input's timestamps, the audio interleaved ------------------------------
 
 
-def _video_packets(folder: Path, entries: list[dict[str, Any]]) -> Iterator[tuple[dict, list, bytes]]:
+def _video_packets(folder: Path, entries: list[dict[str, Any]]) -> Iterator[tuple[list, bytes]]:
+    """Every segment's packets in order, as ``([pts, dts, duration, key, size], payload)``."""
     for entry in entries:
-        header, payloads = _read_segment(folder / entry["file"], entry)
-        for packet, payload in zip(header["packets"], payloads, strict=True):
-            yield header, packet, payload
+        header, payloads = _read_segment(folder / entry["file"], entry, verify=False)
+        yield from zip(header["packets"], payloads, strict=True)
 
 
 def _seconds(packet: Any) -> float:
@@ -587,7 +590,7 @@ def _join(
                 return next(others, None)
 
             last_dts: int | None = None
-            for n, (_, (pts, dts, duration, key, _), payload) in enumerate(_video_packets(folder, entries)):
+            for n, ((pts, dts, duration, key, _), payload) in enumerate(_video_packets(folder, entries)):
                 # Each segment's encoder starts its decoding times before its first frame by its
                 # B-frame delay, which with a variable rate can reach back past the previous segment's
                 # last one: keep them increasing (a decoding time never passes its presentation time).
@@ -685,7 +688,7 @@ def upscale_video_segmented(
     _check_paths(src, dst, overwrite)
     out_format = _output_format(dst)
     fmt = av.ContainerFormat(out_format, "w")
-    if not can_segment(dst):
+    if not stores_frame_times(fmt):
         raise ValueError(
             f"{dst} ({out_format}) stores a constant frame rate, which segments cannot be joined into; write "
             ".mp4 or .mkv, or upscale in one pass (segment_frames=None, --segment-frames 0)."

@@ -164,13 +164,15 @@ def _save(queue: VideoQueue, job_id: str, **changes: Any) -> dict[str, Any]:
 @contextlib.contextmanager
 def _queue_lock(queue: VideoQueue, name: str, timeout: float = 10.0) -> Iterator[None]:
     """A lock held in the queue's store (works across machines with Redis)."""
+    from huey.exceptions import TaskLockedException
+
     lock = queue.huey.lock_task(name)
     deadline = time.monotonic() + timeout
     while True:
         try:
             lock.acquire()
             break
-        except Exception:  # TaskLockedException
+        except TaskLockedException:
             if time.monotonic() > deadline:
                 raise TimeoutError(f"The queue's lock {name!r} stayed held for {timeout:.0f} s.") from None
             time.sleep(0.02)
