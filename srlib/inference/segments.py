@@ -96,6 +96,7 @@ SEGMENT_FRAMES = 300
 RECURRENT_WARMUP = 16
 """Frames a recurrent model runs over before a segment starts, to build its state (outputs dropped)."""
 JOURNAL_NAME = "journal.json"
+TIMES_NAME = "frame-times.json"  # every frame's pts, cached for the next run on the same input
 JOURNAL_FORMAT = 1
 _MAGIC = b"SRLIBSEG1\n"
 _HASH_EDGE = 1 << 20  # bytes hashed at each end of the input for its fingerprint
@@ -190,8 +191,8 @@ def plan_segments(frames: int, segment_frames: int, warmup: int, lookahead: int)
 # -- identity: what makes two runs give the same segments ------------------------------------------------
 
 
-def _input_fingerprint(path: Path, times: list[int]) -> str:
-    """SHA-256 of the input's size, its first and last MiB and its frame timestamps."""
+def _edge_digest(path: Path) -> Any:
+    """SHA-256 (still open) of a file's size and its first and last MiB."""
     digest = hashlib.sha256()
     size = path.stat().st_size
     digest.update(str(size).encode())
@@ -199,8 +200,32 @@ def _input_fingerprint(path: Path, times: list[int]) -> str:
         digest.update(f.read(_HASH_EDGE))
         f.seek(max(0, size - _HASH_EDGE))
         digest.update(f.read(_HASH_EDGE))
+    return digest
+
+
+def _input_fingerprint(path: Path, times: list[int]) -> str:
+    """SHA-256 of the input's size, its first and last MiB and its frame timestamps."""
+    digest = _edge_digest(path)
     digest.update(struct.pack(f"<{len(times)}q", *times))
     return digest.hexdigest()
+
+
+def _times_key(src: _Source) -> str:
+    """What the cached frame times of ``src`` are valid for: this file (edges, size, mtime), this stream."""
+    stat = src.path.stat()
+    return f"{_edge_digest(src.path).hexdigest()}:{stat.st_mtime_ns}:{src.video.index}"
+
+
+def _cached_frame_times(src: _Source, folder: Path) -> tuple[list[int], bool]:
+    """:func:`_frame_times`, read from the segment folder when a run on this very file wrote them there
+    (each of a queued job's segment tasks would demux the whole input again); ``(times, from_cache)``."""
+    try:
+        cached = json.loads((folder / TIMES_NAME).read_text())
+        if cached["key"] == _times_key(src):
+            return [int(t) for t in cached["times"]], True
+    except (OSError, ValueError, KeyError, TypeError):
+        pass
+    return _frame_times(src), False
 
 
 def model_hash(model: nn.Module) -> str:
@@ -720,7 +745,8 @@ def upscale_video_segmented(
         pix_fmt = output_pix_fmt(pix_fmt, codec, probe.video.codec_context.pix_fmt)
         deep = _bits(pix_fmt) > 8
         warn_hdr(probe)
-        times = _frame_times(probe)
+        times, times_cached = _cached_frame_times(probe, segment_folder(dst))
+        times_key = None if times_cached else _times_key(probe)
         tb = Fraction(probe.video.time_base)
         fps = float(probe.fps) if probe.fps else 0.0
         width_in, height_in = probe.video.codec_context.width, probe.video.codec_context.height
@@ -746,6 +772,8 @@ def upscale_video_segmented(
     folder = segment_folder(dst)
     wanted = segments if only_segments is None else [segments[i] for i in only_segments]
     with _lock(folder, dst, shared=shared):
+        if times_key is not None:
+            write_json(folder / TIMES_NAME, {"key": times_key, "times": times})
         with _journal_lock(folder):
             journal = _load_journal(folder, identity, restart and not shared, dst)
             if only_segments is None:  # the one run that joins checks every finished segment first

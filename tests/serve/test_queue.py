@@ -61,7 +61,9 @@ def _spec(src: Path, dst: Path, **extra) -> dict:
 
 @pytest.fixture(scope="module")
 def clip(tmp_path_factory) -> Path:
-    return make_clip(tmp_path_factory.mktemp("queue") / "clip.mp4", frames=60)
+    return make_clip(
+        tmp_path_factory.mktemp("queue") / "clip.mp4", frames=60, size=(64, 48)
+    )  # see SIZE there
 
 
 @pytest.fixture(scope="module")
