@@ -88,6 +88,10 @@ def variants(
     }
     if resolve_dtype("auto", "cpu") != torch.float32:
         out["auto"] = Upscaler(net, dtype="auto")
+        if out["auto"].pure:  # what ``auto`` did before pure bf16: float32 weights under autocast
+            autocast = Upscaler(net, dtype="bf16")
+            autocast.model, autocast.pure = net.to(memory_format=torch.channels_last), False
+            out["bf16 autocast"] = autocast
     if compile_:
         compiled = torch.compile(net.eval())
         compiled.srlib_arch = getattr(net, "srlib_arch", None)
@@ -128,7 +132,7 @@ def part1(models: list[str], args: argparse.Namespace, peaks: dict[str, float]) 
                         continue
                     fps = batch / sec
                     base = base or fps
-                    peak = peaks["auto"] if vname == "auto" else peaks["fp32"]
+                    peak = peaks["auto"] if vname in ("auto", "bf16 autocast") else peaks["fp32"]
                     row = {
                         "model": name,
                         "size": label,
@@ -146,7 +150,16 @@ def part1(models: list[str], args: argparse.Namespace, peaks: dict[str, float]) 
                         f"{n} runs)",
                         flush=True,
                     )
+    summarise(rows)
     return rows
+
+
+def summarise(rows: list[dict]) -> None:
+    """``auto`` (and bf16 autocast) against fp32 channels_last, batch 1, per model and size."""
+    fps = {(r["model"], r["size"], r["variant"]): r["fps"] for r in rows if r["batch"] == 1}
+    for (model, size, variant), value in fps.items():
+        if variant in ("auto", "bf16 autocast") and (model, size, "fp32") in fps:
+            print(f"  {model:14s} {size} {variant:13s} = {value / fps[model, size, 'fp32']:.2f}x fp32 (b1)")
 
 
 def make_clip(path: Path, frames: int, fps: int = 25) -> Path:
@@ -310,6 +323,7 @@ def main() -> None:
     parser.add_argument("--no-onnx", dest="onnx", action="store_false")
     parser.add_argument("--video-only", action="store_true")
     parser.add_argument("--memory-only", action="store_true")
+    parser.add_argument("--no-video", dest="video", action="store_false", help="skip part 2")
     parser.add_argument("--frames", type=int, default=48)
     parser.add_argument("--video-batch", type=int, default=4)
     parser.add_argument("--video-repeats", type=int, default=3)
@@ -341,7 +355,7 @@ def main() -> None:
         models = [m for m in models if m != "bicubic"]
         print("part 1: model throughput")
         report["models"] = part1(models, args, peaks)
-    if not args.memory_only:
+    if args.video and not args.memory_only:
         print("part 2: SRVGG-compact x4, 144p clip, end to end")
         report["video"] = part2(args, peaks)
     if args.memory:

@@ -3,10 +3,14 @@
 :class:`Upscaler` is what ``upscale``, ``upscale_video``, batch prediction and the benchmark call:
 float RGB ``(B, 3, h, w)`` in [0, 1] in, ``(B, 3, h*s, w*s)`` in [0, 1] out (on the CPU).
 
-* **Precision** follows :func:`srlib.precision.resolve_dtype` (``"auto"``: bf16/fp16 autocast only
-  where the device computes it natively) and the model's ``ModelInfo.supports_half``: ``"auto"``
-  falls back to fp32 for a model that does not support half precision, an explicit request is
-  refused.
+* **Precision** follows :func:`srlib.precision.resolve_dtype` (``"auto"``: bf16, or fp16 on a GPU
+  without bf16, only where the device computes it natively) and the model's
+  ``ModelInfo.supports_half``: ``"auto"`` falls back to fp32 for a model that does not support half
+  precision, an explicit request is refused. In bf16 a zoo image model runs *pure*: a bf16 copy of its
+  weights, bf16 activations, and float32 only in the regions that need it (MATLAB resize, colour
+  conversion, the output's last steps), cast explicitly at their edges (``to_network``); the input
+  stays float32 so those regions see it whole. Other modules (a user's network, video models) and
+  fp16 run under autocast with float32 weights.
 * **Padding**: the input is reflect-padded at the bottom/right to the model's ``size_multiple``
   and the output cropped back.
 * **Tiling** (``tile`` LR pixels, ``tile_overlap`` shared between neighbours): each tile runs
@@ -41,6 +45,7 @@ class _Flags:
     supports_half: bool
     frames: int = 1  # input frames per output frame (2k+1 for a sliding-window video model)
     recurrent: bool = False  # carries a state from frame to frame
+    zoo: bool = False  # a registered srlib model (its forward casts at its float32 regions' edges)
 
     @property
     def temporal(self) -> bool:
@@ -60,6 +65,7 @@ def model_flags(model: nn.Module) -> _Flags:
             info.supports_half,
             info.frames,
             info.recurrent,
+            zoo=True,
         )
     except ValueError:  # not a registered model: an ONNX runner or a user's module
         return _Flags(
@@ -143,6 +149,9 @@ class Upscaler:
         )
         self.model = model.eval().to(self.device)
         self.dtype = self._choose_dtype(dtype)
+        self.pure = self.dtype == torch.bfloat16 and self.flags.zoo and not self.flags.temporal
+        if self.pure:  # a copy: the caller's network keeps its float32 weights
+            self.model = copy.deepcopy(self.model).to(self.dtype)
         self.channels_last = channels_last and any(isinstance(m, nn.Conv2d) for m in model.modules())
         if self.channels_last:
             self.model = self.model.to(memory_format=torch.channels_last)
@@ -151,6 +160,12 @@ class Upscaler:
     @property
     def scale(self) -> int:
         return self.flags.scale
+
+    @property
+    def precision(self) -> str:
+        """How the network runs: ``"bf16"`` (pure), ``"bf16-autocast"``, ``"fp16-autocast"`` or ``"fp32"``."""
+        name = {torch.bfloat16: "bf16", torch.float16: "fp16"}.get(self.dtype, "fp32")
+        return name if self.pure or name == "fp32" else f"{name}-autocast"
 
     def with_tiling(self, tile: int | None, tile_overlap: int = 16) -> Upscaler:
         """A copy with other tile settings that shares this one's prepared model (nothing is moved).
@@ -208,7 +223,7 @@ class Upscaler:
             x = F.pad(x, (0, pw, 0, ph), mode="reflect" if min(h, w) > max(ph, pw) else "replicate")
         if self.channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
-        amp = self.dtype in (torch.bfloat16, torch.float16)
+        amp = self.dtype in (torch.bfloat16, torch.float16) and not self.pure
         ctx = torch.autocast(self.device.type, dtype=self.dtype) if amp else nullcontext()
         with ctx:
             y = self.model(x)

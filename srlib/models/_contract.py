@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 
-__all__ = ["check_lr_input", "float32_region"]
+__all__ = ["check_lr_input", "float32_region", "to_network"]
 
 
 def check_lr_input(x: Tensor, model_name: str) -> None:
@@ -30,3 +30,10 @@ def check_lr_input(x: Tensor, model_name: str) -> None:
 def float32_region(x: Tensor) -> torch.autocast:
     """Context that disables autocast, for resizing and colour maths that bf16 would round away."""
     return torch.autocast(device_type=x.device.type, enabled=False)
+
+
+def to_network(x: Tensor, layer: nn.Module) -> Tensor:
+    """``x`` in the dtype of ``layer``'s weights: the explicit cast where a float32 input or region meets
+    a network held in pure bf16/fp16 (a no-op in float32 and under autocast, which casts by itself)."""
+    weight = next(layer.parameters(), None)
+    return x if weight is None or x.dtype == weight.dtype else x.to(weight.dtype)

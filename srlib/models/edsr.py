@@ -27,7 +27,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from srlib.models._contract import check_lr_input, float32_region
+from srlib.models._contract import check_lr_input, float32_region, to_network
 from srlib.models._registry import register_model
 
 __all__ = ["DIV2K_RGB_MEAN", "EDSR", "MeanShift", "ResBlock", "checkpoint_filter_fn"]
@@ -150,7 +150,7 @@ class EDSR(nn.Module):
         check_lr_input(x, "EDSR")
         with float32_region(x):
             x = self.sub_mean(x.float() * self.rgb_range)
-        feat = self.head(x)
+        feat = self.head(to_network(x, self.head))
         out = self.tail(self.body(feat) + feat)
         with float32_region(x):
             out = self.add_mean(out.float()) / self.rgb_range

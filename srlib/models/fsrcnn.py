@@ -22,7 +22,7 @@ from typing import Literal
 import torch
 from torch import Tensor, nn
 
-from srlib.models._contract import check_lr_input, float32_region
+from srlib.models._contract import check_lr_input, float32_region, to_network
 from srlib.models._registry import register_model
 from srlib.ops import imresize, rgb_to_ycbcr, ycbcr_to_rgb
 
@@ -99,13 +99,13 @@ class FSRCNN(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         check_lr_input(x, "FSRCNN")
         if self.in_chans == 3:
-            out = self.features(x).float()
+            out = self.features(to_network(x, self.first_part)).float()
         else:
             with float32_region(x):
                 y_lr = rgb_to_ycbcr(x.float())[:, :1]
                 # Chroma is not learned: MATLAB-bicubic upsampled Cb/Cr, as the reference evaluation.
                 cbcr = rgb_to_ycbcr(imresize(x.float(), float(self.scale)))[:, 1:]
-            y_hr = self.features(y_lr)
+            y_hr = self.features(to_network(y_lr, self.first_part))
             with float32_region(x):
                 out = ycbcr_to_rgb(torch.cat([y_hr.float(), cbcr], dim=1))
         return out if self.training else out.clamp(0.0, 1.0)

@@ -41,7 +41,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from srlib.models._contract import check_lr_input
+from srlib.models._contract import check_lr_input, to_network
 from srlib.models._registry import register_model
 
 __all__ = [
@@ -605,7 +605,7 @@ class HAT(nn.Module):
             mode = "reflect" if pad_h < h and pad_w < w else "replicate"
             x = F.pad(x, (0, pad_w, 0, pad_h), mode=mode)
         x = (x - self.mean) * self.img_range
-        feat = self.conv_first(x)
+        feat = self.conv_first(to_network(x, self.conv_first))
         feat = self.conv_after_body(self.forward_features(feat)) + feat
         if self.upsampler == "pixelshuffle":
             out = self.conv_last(self.upsample(self.conv_before_upsample(feat)))

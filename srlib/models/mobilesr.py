@@ -30,7 +30,7 @@ from collections.abc import Mapping
 import torch
 from torch import Tensor, nn
 
-from srlib.models._contract import check_lr_input, float32_region
+from srlib.models._contract import check_lr_input, float32_region, to_network
 from srlib.models._registry import register_model
 
 __all__ = ["InvertedResidual", "MobileSR"]
@@ -129,7 +129,7 @@ class MobileSR(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         check_lr_input(x, "MobileSR")
-        stem = self.prelu1(self.bn1(self.conv1(x)))
+        stem = self.prelu1(self.bn1(self.conv1(to_network(x, self.conv1))))
         feat = self.bn2(self.conv2(self.residual_blocks(stem))) + stem
         feat = self.upsample1(feat)
         if self.scale == 4:

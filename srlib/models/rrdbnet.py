@@ -32,7 +32,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from srlib.models._contract import check_lr_input
+from srlib.models._contract import check_lr_input, to_network
 from srlib.models._registry import register_model
 
 __all__ = ["RRDB", "RRDBNet", "ResidualDenseBlock", "checkpoint_filter_fn"]
@@ -154,7 +154,7 @@ class RRDBNet(nn.Module):
                 mode = "reflect" if pad_h < h and pad_w < w else "replicate"
                 feat = F.pad(feat, (0, pad_w, 0, pad_h), mode=mode)
             feat = F.pixel_unshuffle(feat, r)
-        feat = self.conv_first(feat)
+        feat = self.conv_first(to_network(feat, self.conv_first))
         feat = feat + self.conv_body(self.body(feat))
         feat = self.lrelu(self.conv_up1(F.interpolate(feat, scale_factor=2, mode="nearest")))
         feat = self.lrelu(self.conv_up2(F.interpolate(feat, scale_factor=2, mode="nearest")))

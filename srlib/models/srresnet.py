@@ -35,7 +35,7 @@ from collections.abc import Mapping
 import torch
 from torch import Tensor, nn
 
-from srlib.models._contract import check_lr_input, float32_region
+from srlib.models._contract import check_lr_input, float32_region, to_network
 from srlib.models._registry import WeightTag, register_model
 
 __all__ = ["MiniSRResNet", "checkpoint_filter_fn", "prelu_keys"]
@@ -139,7 +139,7 @@ class MiniSRResNet(nn.Module):
         check_lr_input(x, "MiniSRResNet")
         with float32_region(x):
             x_in = x.float() * 2.0 - 1.0  # the published network reads RGB in [-1, 1]
-        feat = self.conv01(x_in)
+        feat = self.conv01(to_network(x_in, self.conv01))
         out = self.conv02(self.body(feat)) + feat
         out = torch.tanh(self.last_conv(self.tail(out)))
         with float32_region(x):

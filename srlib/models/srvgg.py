@@ -33,7 +33,7 @@ from typing import Literal
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from srlib.models._contract import check_lr_input
+from srlib.models._contract import check_lr_input, to_network
 from srlib.models._registry import WeightTag, register_model
 
 __all__ = ["SRVGGNetCompact"]
@@ -104,7 +104,7 @@ class SRVGGNetCompact(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         check_lr_input(x, "SRVGGNetCompact")
-        out = x
+        out = to_network(x, self.body)
         for layer in self.body:  # a fixed stack of layers, not a loop over pixels
             out = layer(out)
         out = self.upsampler(out)

@@ -22,7 +22,7 @@ from typing import Literal
 import torch
 from torch import Tensor, nn
 
-from srlib.models._contract import check_lr_input, float32_region
+from srlib.models._contract import check_lr_input, float32_region, to_network
 from srlib.models._registry import register_model
 from srlib.ops import imresize, rgb_to_ycbcr, ycbcr_to_rgb
 
@@ -127,7 +127,7 @@ class VDSR(nn.Module):
             if self.in_chans == 1:
                 up = rgb_to_ycbcr(up)
         net_in = up[:, :1] if self.in_chans == 1 else up
-        res = self.residual(net_in)
+        res = self.residual(to_network(net_in, self.head))
         with float32_region(x):
             if self.in_chans == 1:
                 out = ycbcr_to_rgb(torch.cat([up[:, :1] + res.float(), up[:, 1:]], dim=1))

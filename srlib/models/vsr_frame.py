@@ -18,7 +18,7 @@ from collections.abc import Mapping
 
 from torch import Tensor
 
-from srlib.models._contract import check_lr_input
+from srlib.models._contract import check_lr_input, to_network
 from srlib.models._registry import register_model
 from srlib.models._vsr_blocks import SCALES, VideoSRBody, bicubic_base, body_layout, check_sizes, only_keys
 
@@ -52,7 +52,7 @@ class VSRFrame(VideoSRBody):
 
     def forward(self, x: Tensor) -> Tensor:
         check_lr_input(x, "VSRFrame")
-        out = self.residual(self.features(x)) + bicubic_base(x, self.scale)
+        out = self.residual(self.features(to_network(x, self))) + bicubic_base(x, self.scale)
         return out if self.training else out.clamp(0.0, 1.0)
 
 

@@ -77,8 +77,12 @@ def test_supports_half_means_bf16_stays_close(name: str) -> None:
     x = torch.rand(1, 3, 24, 20)
     full = Upscaler(net, dtype="fp32")(x)
     if srlib.model_info(net).supports_half:
-        half = Upscaler(net, dtype="bf16")(x)
-        assert torch.isfinite(half).all()
+        up = Upscaler(net, dtype="bf16")
+        assert up.pure and up.precision == "bf16"  # bf16 weights, not autocast
+        assert all(p.dtype == torch.bfloat16 for p in up.model.parameters())
+        assert all(p.dtype == torch.float32 for p in net.parameters())  # the caller's copy is untouched
+        half = up(x)
+        assert torch.isfinite(half).all() and half.dtype == torch.float32
         mse = float(((half - full) ** 2).mean())
         assert mse < 10 ** (-35 / 10), (
             f"bf16 output only {-10 * torch.log10(torch.tensor(mse)):.1f} dB from fp32"
@@ -86,6 +90,34 @@ def test_supports_half_means_bf16_stays_close(name: str) -> None:
     else:
         with pytest.raises(ValueError, match="does not support"):
             Upscaler(net, dtype="bf16")
+
+
+@pytest.mark.parametrize("name", [n for n in IMAGE_MODELS if n != "bicubic"])
+def test_pure_bf16_runs_every_layer_in_bf16(name: str) -> None:
+    """In pure bf16 the convolutions and linear layers compute in bf16 (no hidden float32 copies)."""
+    up = Upscaler(_build(name), dtype="bf16")
+    layers = [
+        m
+        for m in up.model.modules()
+        if isinstance(m, (torch.nn.Conv2d, torch.nn.ConvTranspose2d, torch.nn.Linear))
+    ]
+    seen: list[torch.dtype] = []
+    hooks = [m.register_forward_hook(lambda _m, _i, out: seen.append(out.dtype)) for m in layers]
+    try:
+        up(torch.rand(1, 3, 24, 20))
+    finally:
+        for h in hooks:
+            h.remove()
+    assert seen and set(seen) == {torch.bfloat16}
+
+
+def test_user_modules_and_fp32_keep_float32_weights() -> None:
+    """A module srlib does not know runs under autocast with its own weights (no cast, no copy)."""
+    net = torch.nn.Sequential(torch.nn.Conv2d(3, 3, 3, padding=1))
+    up = Upscaler(net, dtype="bf16")
+    assert not up.pure and up.precision == "bf16-autocast" and up.model is net
+    assert up(torch.rand(1, 3, 8, 8)).dtype == torch.float32
+    assert Upscaler(_build("fsrcnn"), dtype="fp32").precision == "fp32"
 
 
 @pytest.mark.parametrize("name", IMAGE_MODELS)
