@@ -162,6 +162,7 @@ class ModelService:
             "scale": up.scale,
             "params": self.params(),
             "dtype": str(up.dtype).removeprefix("torch."),
+            "precision": up.precision,
             "device": str(up.device),
             "tile": up.tile,
             "tile_overlap": up.tile_overlap,
