@@ -26,6 +26,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from srlib.models._contract import float32_region
+from srlib.models._layers import PReLU
 
 __all__ = [
     "SCALES",
@@ -58,7 +59,7 @@ class ConvAct(nn.Module):
     def __init__(self, in_ch: int, out_ch: int) -> None:
         super().__init__()
         self.conv = nn.Conv2d(in_ch, out_ch, 3, padding=1)
-        self.act = nn.PReLU(num_parameters=out_ch)
+        self.act = PReLU(num_parameters=out_ch)
 
     def forward(self, x: Tensor) -> Tensor:
         return self.act(self.conv(x))

@@ -31,6 +31,7 @@ import torch
 from torch import Tensor, nn
 
 from srlib.models._contract import check_lr_input, float32_region, to_network
+from srlib.models._layers import PReLU
 from srlib.models._registry import register_model
 
 __all__ = ["InvertedResidual", "MobileSR"]
@@ -71,7 +72,7 @@ def _upsample_stage(num_feat: int, factor: int) -> nn.Sequential:
     return nn.Sequential(
         nn.Upsample(scale_factor=factor, mode="bilinear", align_corners=True),
         nn.Conv2d(num_feat, num_feat, 3, padding=1),
-        nn.PReLU(),
+        PReLU(),
     )
 
 
@@ -114,7 +115,7 @@ class MobileSR(nn.Module):
         self.scale = int(scale)
         self.conv1 = nn.Conv2d(3, num_feat, 3, padding=1)
         self.bn1 = nn.BatchNorm2d(num_feat)
-        self.prelu1 = nn.PReLU()
+        self.prelu1 = PReLU()
         self.residual_blocks = nn.Sequential(
             *(InvertedResidual(num_feat, expansion) for _ in range(num_blocks))
         )

@@ -36,6 +36,7 @@ import torch
 from torch import Tensor, nn
 
 from srlib.models._contract import check_lr_input, float32_region, to_network
+from srlib.models._layers import PReLU
 from srlib.models._registry import WeightTag, register_model
 
 __all__ = ["MiniSRResNet", "checkpoint_filter_fn", "prelu_keys"]
@@ -122,11 +123,11 @@ class MiniSRResNet(nn.Module):
             )
         self.scale = int(scale)
         self.shared_prelu = bool(shared_prelu)
-        shared = nn.PReLU() if shared_prelu else None
+        shared = PReLU() if shared_prelu else None
 
         def act() -> nn.Module:
             # The same module object everywhere reproduces the original's aliased PReLU.
-            return shared if shared is not None else nn.PReLU()
+            return shared if shared is not None else PReLU()
 
         self.conv01 = _Wrapped(_conv(3, num_feat, 9), act())
         self.body = nn.Sequential(*(_ResBlock(num_feat, act()) for _ in range(num_blocks)))

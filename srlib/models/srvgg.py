@@ -34,6 +34,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from srlib.models._contract import check_lr_input, to_network
+from srlib.models._layers import PReLU
 from srlib.models._registry import WeightTag, register_model
 
 __all__ = ["SRVGGNetCompact"]
@@ -44,7 +45,7 @@ _ACT_TYPES = ("prelu", "relu", "leakyrelu")
 
 def _make_act(act_type: str, num_feat: int) -> nn.Module:
     if act_type == "prelu":
-        return nn.PReLU(num_parameters=num_feat)
+        return PReLU(num_parameters=num_feat)
     if act_type == "relu":
         return nn.ReLU(inplace=True)
     # Upstream's leaky variant uses slope 0.1.

@@ -29,6 +29,7 @@ ARCHITECTURES = {
 LAYERS = {
     "_state_io": 0,
     "_contract": 0,
+    "_layers": 0.5,  # shared layers (PReLU), on srlib.ops
     "_registry": 1,
     "_vsr_blocks": 1,
     **dict.fromkeys(ARCHITECTURES, 2),
@@ -39,6 +40,7 @@ LAYERS = {
 #: What each layer may import from srlib outside the package (lower-level srlib packages only).
 OUTSIDE = {
     0: set(),
+    0.5: {"srlib.ops"},
     1: {"srlib._registry"},
     2: {"srlib.ops"},
     3: {"srlib._fs", "srlib._version"},
