@@ -30,6 +30,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from srlib.inference.allocator import keep_freed_memory
 from srlib.precision import resolve_dtype
 
 __all__ = ["Upscaler", "model_flags", "tile_starts"]
@@ -147,6 +148,8 @@ class Upscaler:
             if device is not None
             else (param.device if param is not None else torch.device("cpu"))
         )
+        if self.device.type == "cpu":
+            keep_freed_memory()  # large frames' activations reuse memory instead of faulting in pages
         self.model = model.eval().to(self.device)
         self.dtype = self._choose_dtype(dtype)
         self.pure = self.dtype == torch.bfloat16 and self.flags.zoo and not self.flags.temporal
