@@ -178,6 +178,13 @@ def test_finetune_foreign_weights_on_a_user_folder_with_holdout(tmp_path) -> Non
     metrics = json.loads(Path(result["metrics"]).read_text())
     assert metrics["model"]["data"] == "1 images"  # 10% of 10 held out and scored
     assert type(srlib.load_model(result["best_weights"])) is type(net)
+    # comparison.png: the three whole images (label bar 14 px), then their zoomed detail below.
+    from PIL import Image
+
+    held_out = srlib.io.read_image(next((tmp_path / "photos").glob(f"{result['comparison_image']}.*")))
+    with Image.open(result["comparison"]) as sheet:
+        assert sheet.width >= 3 * held_out.shape[-1] + 8
+        assert sheet.height > 2 * (held_out.shape[-2] + 14)
 
 
 @pytest.mark.slow  # 8 compositions and 4 trainings: about 13 s on 2 idle cores

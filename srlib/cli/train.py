@@ -132,7 +132,7 @@ def format_result(name: str, result: dict) -> str:
         )
         lines.append(
             f"  comparison: {result['comparison']}  "
-            f"(bicubic | model | ground truth, {result['comparison_image']})"
+            f"(bicubic | model | ground truth and a zoomed detail, {result['comparison_image']})"
         )
     elif "metrics" in result:
         lines.append(f"  metrics:    {result['metrics']}")

@@ -8,6 +8,7 @@ import logging
 import os
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
 import torch.nn.functional as F
@@ -18,11 +19,16 @@ from srlib.evaluation.results import EvaluationTable, ImageScore
 from srlib.evaluation.scoring import OutputHook
 from srlib.io import write_image
 
+if TYPE_CHECKING:
+    from PIL import Image
+
 __all__ = [
     "detail_window",
     "plot_quality_vs_speed",
     "profile_row",
+    "render_panels",
     "temporal_profile",
+    "write_comparison",
     "write_temporal_profile",
 ]
 
@@ -79,25 +85,70 @@ class _CropSheets:
         return for_model
 
     def write(self, data: str, scale: int) -> None:
-        from PIL import Image, ImageDraw
-
         folder = self.folder / f"{_safe_name(data)}_x{scale}"
         for name, panels in self.panels.items():
-            side = panels[0][1].shape[-1] * self.zoom
-            rows = panels[0][1].shape[-2] * self.zoom
-            bar, gap = 14, 4
-            sheet = Image.new("RGB", (len(panels) * (side + gap) - gap, rows + bar), "white")
-            draw = ImageDraw.Draw(sheet)
-            for i, (label, crop) in enumerate(panels):
-                pixels = crop.clamp(0, 1).mul(255).round().byte().permute(1, 2, 0).contiguous().numpy()
-                tile = Image.fromarray(pixels).resize((side, rows), Image.NEAREST)
-                x = i * (side + gap)
-                sheet.paste(tile, (x, bar))
-                draw.text((x + 2, 1), label[: max(4, side // 6)], fill="black")
-            buffer = io.BytesIO()
-            sheet.save(buffer, format="PNG")
-            atomic_write(folder / f"{_safe_name(name)}.png", lambda f, b=buffer: f.write(b.getvalue()))
+            _save_png(render_panels(panels, zoom=self.zoom), folder / f"{_safe_name(name)}.png")
         log.info("crops written to %s", folder)
+
+
+def render_panels(panels: Sequence[tuple[str, Tensor]], *, zoom: int = 1) -> Image.Image:
+    """Labelled panels side by side: each ``(label, (C, H, W) float in [0, 1])``, zoomed ``zoom``x (nearest).
+
+    Example:
+        >>> sheet = render_panels([("a", torch.zeros(3, 8, 8)), ("b", torch.ones(1, 8, 8))], zoom=2)
+        >>> sheet.size  # two 16-pixel panels, a 4-pixel gap, a 14-pixel label bar
+        (36, 30)
+    """
+    from PIL import Image, ImageDraw
+
+    rows = max(crop.shape[-2] for _, crop in panels) * zoom
+    widths = [crop.shape[-1] * zoom for _, crop in panels]
+    bar, gap = 14, 4
+    sheet = Image.new("RGB", (sum(widths) + gap * (len(panels) - 1), rows + bar), "white")
+    draw = ImageDraw.Draw(sheet)
+    x = 0
+    for (label, crop), width in zip(panels, widths, strict=True):
+        rgb = crop.expand(3, -1, -1) if crop.shape[0] == 1 else crop
+        pixels = rgb.clamp(0, 1).mul(255).round().byte().permute(1, 2, 0).contiguous().numpy()
+        tile = Image.fromarray(pixels).resize((width, crop.shape[-2] * zoom), Image.NEAREST)
+        sheet.paste(tile, (x, bar))
+        draw.text((x + 2, 1), label[: max(4, width // 6)], fill="black")
+        x += width + gap
+    return sheet
+
+
+def write_comparison(
+    path: str | os.PathLike, panels: Sequence[tuple[str, Tensor]], *, detail: int = 48
+) -> Path:
+    """The whole images side by side and, below them, the most detailed ``detail``-pixel square of the
+    last panel (the ground truth) cut from every panel and zoomed to about the same width; atomic.
+
+    Args:
+        path: the PNG to write.
+        panels: ``(label, (C, H, W) float in [0, 1])`` of one size, the ground truth last.
+        detail: the side of the zoomed window in pixels.
+    """
+    top, left, side = detail_window(panels[-1][1], detail)
+    window = (..., slice(top, top + side), slice(left, left + side))
+    zoom = max(2, min(8, panels[-1][1].shape[-1] // side))
+    whole = render_panels(panels)
+    zoomed = render_panels([(label, image[window]) for label, image in panels], zoom=zoom)
+    from PIL import Image, ImageDraw
+
+    draw, x = ImageDraw.Draw(whole), 0
+    for _, image in panels:  # mark the window on every whole image (panels are 4 pixels apart)
+        draw.rectangle((x + left - 1, 14 + top - 1, x + left + side, 14 + top + side), outline=(255, 0, 0))
+        x += image.shape[-1] + 4
+    sheet = Image.new("RGB", (max(whole.width, zoomed.width), whole.height + 8 + zoomed.height), "white")
+    sheet.paste(whole, (0, 0))
+    sheet.paste(zoomed, (0, whole.height + 8))
+    return _save_png(sheet, Path(path))
+
+
+def _save_png(image: Image.Image, path: Path) -> Path:
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG")
+    return atomic_write(path, lambda f: f.write(buffer.getvalue()))
 
 
 def _safe_name(text: str) -> str:

@@ -520,10 +520,14 @@ def final_evaluation(
     The samples are the ones validation used: the user's own LR when the validation set is paired
     (image pairs, video frames), else the protocol's LR made from each 8-bit ground truth
     (:func:`srlib.evaluation.sample_input`); scores follow the protocol of ``python -m srlib.evaluate``.
-    Writes ``comparison.png`` (bicubic | model | ground truth) of the first sample.
+    Writes ``comparison.png`` of the first sample: bicubic | model | ground truth, each with its PSNR,
+    and below them the most detailed window of each, zoomed
+    (:func:`srlib.evaluation.visuals.write_comparison`).
     """
-    from srlib.evaluation import evaluate_images, sample_input, samples_of, super_resolve
-    from srlib.io.images import write_image
+    from srlib.evaluation import evaluate_images, samples_of
+    from srlib.evaluation.results import ImageScore
+    from srlib.evaluation.scoring import OutputHook
+    from srlib.evaluation.visuals import write_comparison
     from srlib.models import create_model
 
     samples = samples_of(datamodule.val_set)
@@ -531,9 +535,19 @@ def final_evaluation(
     if samples[0][1].ndim == 4:  # clips (T, 3, H, W): streamed frame by frame, flicker measured too
         return _final_clip_evaluation(net, samples, scale, out_dir, dtype=dtype, before=before)
     paired = len(samples[0]) == 3
-    model_scores = evaluate_images(net, samples, scale, dtype=dtype, name="model")
+    shown = samples[0][0]  # the image the comparison shows
+    outputs: dict[str, tuple[torch.Tensor, torch.Tensor, float]] = {}
+
+    def keep(label: str) -> OutputHook:
+        def hook(name: str, sr: torch.Tensor, hr: torch.Tensor, score: ImageScore) -> None:
+            if name == shown:
+                outputs[label] = (sr, hr, score.psnr)
+
+        return hook
+
+    model_scores = evaluate_images(net, samples, scale, dtype=dtype, name="model", on_output=keep("model"))
     bicubic = create_model("bicubic", scale=scale)
-    bicubic_scores = evaluate_images(bicubic, samples, scale, name="bicubic")
+    bicubic_scores = evaluate_images(bicubic, samples, scale, name="bicubic", on_output=keep("bicubic"))
     payload: dict[str, Any] = {
         "scale": scale,
         "data": {
@@ -550,17 +564,17 @@ def final_evaluation(
         payload["before"] = before_scores.to_dict()
         payload["psnr_gain_over_before"] = round(model_scores.psnr - before_scores.psnr, 4)
         scores.update(before_psnr=round(before_scores.psnr, 4), before_ssim=round(before_scores.ssim, 4))
-    name = samples[0][0]
-    lr, hr_rgb = sample_input(samples[0], scale)
-    hr_rgb = hr_rgb.repeat(3, 1, 1) if hr_rgb.shape[0] == 1 else hr_rgb
-    panels = [super_resolve(bicubic, lr[None])[0], super_resolve(net, lr[None], dtype=dtype)[0], hr_rgb]
-    gap = torch.ones(3, hr_rgb.shape[1], 8)
-    strip = torch.cat([panels[0], gap, panels[1], gap, panels[2]], dim=2)
-    comparison = write_image(out_dir / "comparison.png", strip)
+    (bic_sr, hr, bic_psnr), (model_sr, _, model_psnr) = outputs["bicubic"], outputs["model"]
+    panels = [
+        (f"bicubic {bic_psnr:.2f} dB", bic_sr),
+        (f"model {model_psnr:.2f} dB", model_sr),
+        ("ground truth", hr),
+    ]
+    comparison = write_comparison(out_dir / "comparison.png", panels)
     return {
         "payload": payload,
         "comparison": str(comparison),
-        "comparison_image": name,
+        "comparison_image": shown,
         "eval_data": payload["data"],
         "psnr": round(model_scores.psnr, 4),
         "bicubic_psnr": round(bicubic_scores.psnr, 4),
@@ -581,7 +595,7 @@ def _final_clip_evaluation(
 ) -> dict:
     """:func:`final_evaluation` on clip samples: every frame scored, ``tdiff_psnr`` beside PSNR/SSIM."""
     from srlib.evaluation import evaluate_clips
-    from srlib.io.images import write_image
+    from srlib.evaluation.visuals import write_comparison
     from srlib.models import create_model
 
     paired = len(samples[0]) == 3
@@ -605,10 +619,12 @@ def _final_clip_evaluation(
         payload["psnr_gain_over_before"] = round(model["psnr"] - start["psnr"], 4)
         scores.update(before_psnr=start["psnr"], before_ssim=start["ssim"])
     middle = len(outputs) // 2
-    hr = samples[0][1][middle].float() / 255
-    gap = torch.ones(3, hr.shape[1], 8)
-    strip = torch.cat([bicubic_outputs[middle].clamp(0, 1), gap, outputs[middle].clamp(0, 1), gap, hr], 2)
-    comparison = write_image(out_dir / "comparison.png", strip)
+    panels = [  # the middle frame of the first clip, labelled with the PSNR over all frames
+        (f"bicubic {bicubic['psnr']:.2f} dB (mean)", bicubic_outputs[middle].clamp(0, 1)),
+        (f"model {model['psnr']:.2f} dB (mean)", outputs[middle].clamp(0, 1)),
+        ("ground truth", samples[0][1][middle].float() / 255),
+    ]
+    comparison = write_comparison(out_dir / "comparison.png", panels)
     return {
         "payload": payload,
         "comparison": str(comparison),
