@@ -189,7 +189,7 @@ class Upscaler:
                 return torch.float32
             raise ValueError(
                 f"{name} does not support {chosen} inference (ModelInfo.supports_half is False); "
-                "use dtype='fp32'."
+                "use dtype='fp32' (`--dtype fp32` on the command line)."
             )
         return chosen
 

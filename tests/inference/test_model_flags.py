@@ -147,3 +147,15 @@ def test_tiles_smaller_than_the_model_needs_are_refused() -> None:
         Upscaler(net, tile=4)
     with pytest.raises(ValueError, match="overlap"):
         Upscaler(net, tile=32, tile_overlap=30)
+
+
+def test_a_model_without_half_support_asked_for_bf16_names_the_fix() -> None:
+    class FullPrecisionOnly(torch.nn.Module):
+        scale, supports_half = 2, False
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return torch.nn.functional.interpolate(x, scale_factor=2)
+
+    with pytest.raises(ValueError, match=r"FullPrecisionOnly does not support torch.bfloat16 .*--dtype fp32"):
+        Upscaler(FullPrecisionOnly(), dtype="bf16")
+    assert Upscaler(FullPrecisionOnly(), dtype="auto").dtype == torch.float32  # auto falls back quietly
