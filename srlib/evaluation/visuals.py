@@ -34,6 +34,8 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
+_BAR, _GAP = 14, 4  # a panel's label bar and the space between panels, in pixels
+
 
 def detail_window(hr: Tensor, size: int) -> tuple[int, int, int]:
     """``(top, left, side)`` of the square of ``size`` pixels with the most detail (gradient energy).
@@ -91,8 +93,11 @@ class _CropSheets:
         log.info("crops written to %s", folder)
 
 
-def render_panels(panels: Sequence[tuple[str, Tensor]], *, zoom: int = 1) -> Image.Image:
-    """Labelled panels side by side: each ``(label, (C, H, W) float in [0, 1])``, zoomed ``zoom``x (nearest).
+def render_panels(
+    panels: Sequence[tuple[str, Tensor]], *, zoom: int | tuple[int, int] = 1, labels: bool = True
+) -> Image.Image:
+    """Panels side by side: each ``(label, (C, H, W) float in [0, 1])``, zoomed ``zoom``x (nearest; a pair
+    ``(rows, columns)`` zooms the two axes apart), 4 white pixels apart, under a 14-pixel label bar.
 
     Example:
         >>> sheet = render_panels([("a", torch.zeros(3, 8, 8)), ("b", torch.ones(1, 8, 8))], zoom=2)
@@ -101,19 +106,21 @@ def render_panels(panels: Sequence[tuple[str, Tensor]], *, zoom: int = 1) -> Ima
     """
     from PIL import Image, ImageDraw
 
-    rows = max(crop.shape[-2] for _, crop in panels) * zoom
-    widths = [crop.shape[-1] * zoom for _, crop in panels]
-    bar, gap = 14, 4
-    sheet = Image.new("RGB", (sum(widths) + gap * (len(panels) - 1), rows + bar), "white")
+    zoom_y, zoom_x = (zoom, zoom) if isinstance(zoom, int) else zoom
+    bar = _BAR if labels else 0
+    rows = max(crop.shape[-2] for _, crop in panels) * zoom_y
+    widths = [crop.shape[-1] * zoom_x for _, crop in panels]
+    sheet = Image.new("RGB", (sum(widths) + _GAP * (len(panels) - 1), rows + bar), "white")
     draw = ImageDraw.Draw(sheet)
     x = 0
     for (label, crop), width in zip(panels, widths, strict=True):
         rgb = crop.expand(3, -1, -1) if crop.shape[0] == 1 else crop
         pixels = rgb.clamp(0, 1).mul(255).round().byte().permute(1, 2, 0).contiguous().numpy()
-        tile = Image.fromarray(pixels).resize((width, crop.shape[-2] * zoom), Image.NEAREST)
+        tile = Image.fromarray(pixels).resize((width, crop.shape[-2] * zoom_y), Image.NEAREST)
         sheet.paste(tile, (x, bar))
-        draw.text((x + 2, 1), label[: max(4, width // 6)], fill="black")
-        x += width + gap
+        if labels:
+            draw.text((x + 2, 1), label[: max(4, width // 6)], fill="black")
+        x += width + _GAP
     return sheet
 
 
@@ -136,9 +143,10 @@ def write_comparison(
     from PIL import Image, ImageDraw
 
     draw, x = ImageDraw.Draw(whole), 0
-    for _, image in panels:  # mark the window on every whole image (panels are 4 pixels apart)
-        draw.rectangle((x + left - 1, 14 + top - 1, x + left + side, 14 + top + side), outline=(255, 0, 0))
-        x += image.shape[-1] + 4
+    for _, image in panels:  # mark the window on every whole image
+        box = (x + left - 1, _BAR + top - 1, x + left + side, _BAR + top + side)
+        draw.rectangle(box, outline=(255, 0, 0))
+        x += image.shape[-1] + _GAP
     sheet = Image.new("RGB", (max(whole.width, zoomed.width), whole.height + 8 + zoomed.height), "white")
     sheet.paste(whole, (0, 0))
     sheet.paste(zoomed, (0, whole.height + 8))
@@ -297,7 +305,6 @@ def temporal_profile(
         torch.Size([3, 26, 44])
     """
     import numpy as np
-    from PIL import Image, ImageDraw
 
     if int(zoom) < 1 or int(time_zoom) < 1:
         raise ValueError(f"zoom and time_zoom must be at least 1, got {zoom} and {time_zoom}.")
@@ -307,24 +314,15 @@ def temporal_profile(
         row = profile_row(next(iter(frames_by_name.values())), columns=columns)
     if not 0 <= int(row) < height:
         raise ValueError(f"row {row} is outside the frames' {height} rows.")
-    bar, gap = (14 if labels else 0), 4
-    panel_w, panel_h = (cols.stop - cols.start) * zoom, frames_count * zoom * time_zoom
-    n = len(frames_by_name)
-    sheet = Image.new("RGB", (n * (panel_w + gap) - gap, bar + panel_h), "white")
-    draw = ImageDraw.Draw(sheet)
-    for i, (name, frames) in enumerate(frames_by_name.items()):
+    panels = []
+    for name, frames in frames_by_name.items():
         lines = []
         for t in range(frames_count):
             line = _frame(frames, t, name)[:, int(row), cols]
             line = line.float().div(255.0) if not line.is_floating_point() else line.float()
             lines.append(line.expand(3, -1).clamp(0, 1).cpu())
-        profile = torch.stack(lines, dim=1)  # (3, T, w)
-        pixels = profile.mul(255).round().byte().permute(1, 2, 0).contiguous().numpy()
-        tile = Image.fromarray(pixels).resize((panel_w, panel_h), Image.NEAREST)
-        x = i * (panel_w + gap)
-        sheet.paste(tile, (x, bar))
-        if labels:
-            draw.text((x + 2, 1), str(name)[: max(4, panel_w // 6)], fill="black")
+        panels.append((str(name), torch.stack(lines, dim=1)))  # (3, T, w)
+    sheet = render_panels(panels, zoom=(zoom * time_zoom, zoom), labels=labels)
     return torch.from_numpy(np.array(sheet)).permute(2, 0, 1).contiguous()
 
 
