@@ -2,11 +2,12 @@
 
 glibc's ``malloc`` serves every block above its mmap threshold (32 MiB at most) with a fresh ``mmap``
 and returns it to the system on ``free``. A 480p frame's 64-channel activation is 26-52 MB, so each
-layer's output is a new mapping whose pages the kernel must fault in and zero: measured on a 2-core
-Intel Xeon with AMX (family 6 model 167), MiniSRResNet 480p x2 took 3.69 s in fp32 and 1.46 s in pure
-bf16 with glibc's defaults, 2.42 s and 0.68 s with freed memory kept (``benchmarks/inference_throughput.py``
-shows both). The same reason makes Intel's and PyTorch's CPU launchers (``torch.backends.xeon.run_cpu``)
-preload jemalloc or tcmalloc; :func:`keep_freed_memory` gets the effect in-process, with glibc itself.
+layer's output is a new mapping whose pages the kernel must fault in and zero. Measured on a 2-core
+Intel Xeon with AMX (family 6 model 167), one MiniSRResNet 480p x2 frame took 3.69 s in fp32 and 1.46 s
+in pure bf16 with glibc's defaults, and 2.42 s and 0.68 s with freed memory kept (run
+``benchmarks/inference_throughput.py`` with and without ``SRLIB_KEEP_FREED_MEMORY=0`` to compare).
+The same reason makes Intel's and PyTorch's CPU launchers (``torch.backends.xeon.run_cpu``) preload
+jemalloc or tcmalloc; :func:`keep_freed_memory` gets the effect in-process, with glibc itself.
 
 The cost: memory that was freed stays with the process (its RSS stays near its peak) instead of going
 back to the system. Set ``SRLIB_KEEP_FREED_MEMORY=0`` to leave ``malloc`` as it is.
