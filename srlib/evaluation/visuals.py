@@ -89,7 +89,7 @@ class _CropSheets:
     def write(self, data: str, scale: int) -> None:
         folder = self.folder / f"{_safe_name(data)}_x{scale}"
         for name, panels in self.panels.items():
-            _save_png(render_panels(panels, zoom=self.zoom), folder / f"{_safe_name(name)}.png")
+            write_image(folder / f"{_safe_name(name)}.png", _as_tensor(render_panels(panels, zoom=self.zoom)))
         log.info("crops written to %s", folder)
 
 
@@ -150,13 +150,14 @@ def write_comparison(
     sheet = Image.new("RGB", (max(whole.width, zoomed.width), whole.height + 8 + zoomed.height), "white")
     sheet.paste(whole, (0, 0))
     sheet.paste(zoomed, (0, whole.height + 8))
-    return _save_png(sheet, Path(path))
+    return write_image(path, _as_tensor(sheet))
 
 
-def _save_png(image: Image.Image, path: Path) -> Path:
-    buffer = io.BytesIO()
-    image.save(buffer, format="PNG")
-    return atomic_write(path, lambda f: f.write(buffer.getvalue()))
+def _as_tensor(sheet: Image.Image) -> Tensor:
+    """A rendered RGB sheet as a ``(3, H, W)`` uint8 tensor (what :func:`srlib.io.write_image` takes)."""
+    import numpy as np
+
+    return torch.from_numpy(np.array(sheet)).permute(2, 0, 1).contiguous()
 
 
 def _safe_name(text: str) -> str:
@@ -304,8 +305,6 @@ def temporal_profile(
         >>> temporal_profile({"GT": hr, "model": [f for f in hr]}, row=3, time_zoom=2).shape
         torch.Size([3, 26, 44])
     """
-    import numpy as np
-
     if int(zoom) < 1 or int(time_zoom) < 1:
         raise ValueError(f"zoom and time_zoom must be at least 1, got {zoom} and {time_zoom}.")
     frames_count, height, width = _check_frames(frames_by_name)
@@ -323,7 +322,7 @@ def temporal_profile(
             lines.append(line.expand(3, -1).clamp(0, 1).cpu())
         panels.append((str(name), torch.stack(lines, dim=1)))  # (3, T, w)
     sheet = render_panels(panels, zoom=(zoom * time_zoom, zoom), labels=labels)
-    return torch.from_numpy(np.array(sheet)).permute(2, 0, 1).contiguous()
+    return _as_tensor(sheet)
 
 
 def write_temporal_profile(
