@@ -30,14 +30,14 @@ from pathlib import Path
 
 from srlib.evaluation.cost import device_name
 from srlib.precision import native_reduced_dtype
+from srlib.train import compose_recipe
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
-BATCH = {"edsr_baseline_x4": 16, "minisrresnet_x4": 16}
 
 
 def run(recipe: str, precision: str, steps: int, args: argparse.Namespace, work: Path) -> dict:
     out = work / f"{recipe}-{precision}"
-    batch = BATCH.get(recipe, 16)
+    batch = int(compose_recipe([f"recipe={recipe}"]).data.batch_size)  # the recipe's own
     cmd = [
         sys.executable,
         "-m",
@@ -46,7 +46,6 @@ def run(recipe: str, precision: str, steps: int, args: argparse.Namespace, work:
         f"data.root={args.t91}",
         f"data.val_dir={args.set5}",
         f"data.samples_per_epoch={steps * batch}",
-        f"data.batch_size={batch}",
         "trainer.max_epochs=1",
         f"trainer.precision={precision}",
         "logger=none",
@@ -95,12 +94,15 @@ def main() -> None:
                 if "error" in row:
                     print(f"{recipe:18s} {precision:11s} failed: {row['error']}", flush=True)
                     continue
-                delta = row["psnr"] - base["psnr"] if base and "psnr" in base else float("nan")
-                keeps = "yes" if delta >= -0.05 else "NO"
+                if base and "psnr" in base:
+                    delta = row["psnr"] - base["psnr"]
+                    keeps = "yes" if delta >= -0.05 else "NO"
+                    verdict = f"{delta:+.3f} vs 32-true, not 0.05 dB below: {keeps}"
+                else:
+                    verdict = "no 32-true run of this recipe to compare with (list 32-true first)"
                 print(
                     f"{recipe:18s} {precision:11s} Set5 {row['psnr']:.3f} dB "
-                    f"(bicubic {row['bicubic_psnr']:.3f}) "
-                    f"{delta:+.3f} vs 32-true, not 0.05 dB below: {keeps}; {row['steps']} steps, fit+eval "
+                    f"(bicubic {row['bicubic_psnr']:.3f}) {verdict}; {row['steps']} steps, fit+eval "
                     f"{row['wall_s']:.0f} s",
                     flush=True,
                 )
