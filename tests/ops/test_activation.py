@@ -23,10 +23,25 @@ def test_prelu_equals_torch_prelu_bit_for_bit(channels: int, dtype: torch.dtype)
     assert torch.equal(prelu(x, weight[:1]), F.prelu(x, weight[:1]))  # one shared slope
 
 
-def test_prelu_takes_the_aligned_view_and_keeps_channels_last() -> None:
+def test_prelu_takes_the_aligned_view_and_keeps_channels_last(monkeypatch) -> None:
+    import srlib.ops.activation as activation
+
+    seen: list[tuple[int, ...]] = []
+    real = F.prelu
+
+    def spy(x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+        seen.append((*x.shape, w.numel()))
+        return real(x, w)
+
+    monkeypatch.setattr(activation.F, "prelu", spy)
     x = torch.randn(1, 12, 8, 8, dtype=torch.bfloat16).contiguous(memory_format=torch.channels_last)
     out = prelu(x, torch.full((12,), 0.25, dtype=torch.bfloat16))
+    assert seen == [(8, 96, 96)]  # 64 pixels as 8 rows of 8 pixels x 12 channels, slopes repeated 8x
     assert out.is_contiguous(memory_format=torch.channels_last)
+    seen.clear()
+    prelu(x.float(), torch.full((12,), 0.25))  # fp32 is fast already: the plain call
+    assert seen == [(1, 12, 8, 8, 12)]
+    monkeypatch.undo()
     # Pixel count not a multiple of the view's row length (8 pixels for 12 channels): the plain kernel.
     odd = torch.randn(1, 12, 3, 5, dtype=torch.bfloat16).contiguous(memory_format=torch.channels_last)
     w = torch.rand(12, dtype=torch.bfloat16)
